@@ -1,0 +1,116 @@
+"""Loading of the transformers backbone shared by the encoders."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ._common import read_json, resolve_dtype
+
+__all__ = ["load_backbone", "load_tokenizer", "parse_modules", "run_context", "to_device"]
+
+_TRANSFORMER_TYPES = {
+    "sentence_transformers.models.Transformer",
+    "sentence_transformers.models.Transformer.Transformer",
+}
+
+
+def parse_modules(model_dir: Path) -> list[dict[str, Any]] | None:
+    """Read and validate ``modules.json``; ``None`` when the file is absent.
+
+    Raises:
+        ValueError: malformed JSON, or entries without ``type``/``path``.
+    """
+    path = model_dir / "modules.json"
+    if not path.is_file():
+        return None
+    modules = read_json(path, what="modules.json")
+    if not isinstance(modules, list) or not modules:
+        raise ValueError(f"malformed modules.json at {path}: expected a non-empty list")
+    for i, entry in enumerate(modules):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("type"), str)
+            or not isinstance(entry.get("path", ""), str)
+        ):
+            raise ValueError(
+                f"malformed modules.json at {path}: entry {i} needs a string 'type' and 'path'"
+            )
+    modules = sorted(modules, key=lambda e: e.get("idx", 0))
+    if modules[0]["type"] not in _TRANSFORMER_TYPES:
+        raise ValueError(
+            f"malformed modules.json at {path}: the first module must be "
+            f"sentence_transformers.models.Transformer, got {modules[0]['type']!r}"
+        )
+    return modules
+
+
+def load_tokenizer(model_dir: Path | str) -> Any:
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(os.fspath(model_dir))
+
+
+def load_backbone(
+    model_dir: Path | str,
+    *,
+    dtype: Any = None,
+    device: str = "cpu",
+    model_class: Any = None,
+    output_loading_info: bool = False,
+) -> Any:
+    """Load a transformers model (``AutoModel`` by default) in eval mode."""
+    import torch  # noqa: F401
+    from transformers import AutoModel
+
+    cls = model_class or AutoModel
+    torch_dtype = resolve_dtype(dtype)
+    result = cls.from_pretrained(
+        os.fspath(model_dir), dtype=torch_dtype, output_loading_info=output_loading_info
+    )
+    model, info = result if output_loading_info else (result, None)
+    model.to(device)
+    model.eval()
+    return (model, info) if output_loading_info else model
+
+
+def to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:
+    return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
+
+
+@contextlib.contextmanager
+def run_context(device: Any, autocast: str | None) -> Iterator[None]:
+    """``torch.inference_mode`` plus optional bf16/fp16 autocast."""
+    import torch
+
+    with torch.inference_mode():
+        if autocast is None:
+            yield
+            return
+        dt = resolve_dtype(autocast)
+        dev_type = torch.device(device).type
+        with torch.autocast(device_type=dev_type, dtype=dt):
+            yield
+
+
+def apply_int8_linear(model: Any) -> Any:
+    """Fast option: dynamic int8 quantization of every ``nn.Linear`` (CPU, fbgemm/AVX2).
+
+    Weights become int8 with one scale per output channel, activations are
+    quantized per batch on the fly; the encoder gets faster on CPU and results change slightly
+    (see docs/models_bench.md for the measured accuracy change).
+    """
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import per_channel_dynamic_qconfig
+
+        return torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
+        )

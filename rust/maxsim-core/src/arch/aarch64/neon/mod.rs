@@ -1,0 +1,6 @@
+//! NEON kernels.
+
+pub mod binary;
+pub mod float;
+pub mod reduced;
+pub mod vector;

@@ -1,0 +1,6 @@
+//! avx2 kernels.
+
+pub mod binary;
+pub mod float;
+pub mod reduced;
+pub mod vector;

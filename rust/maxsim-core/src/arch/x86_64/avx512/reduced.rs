@@ -1,0 +1,255 @@
+//! AVX-512 reduced-precision kernels: float16 (`vcvtph2ps zmm`) and bfloat16
+//! (zero-extend + shift) documents widened inside the float tile loop and
+//! multiplied with FMA, and the int8 dot product with VNNI `vpdpbusd` or
+//! AVX-512BW `vpmaddwd`.
+//!
+//! NOT EXECUTED on the development machine (AMD Zen 3, no AVX-512): these
+//! compile, are dispatched only when CPUID reports the features, and share
+//! the algorithms tested through the AVX2, NEON and scalar instantiations.
+
+use crate::reduced::half_blocked::{self, HalfQuery, Widen};
+use crate::reduced::int8::{self, I8Dot, PackedI8};
+use crate::vector::F32Vec;
+use std::arch::x86_64::*;
+
+/// Sixteen f32 lanes for the int8 epilogue (the reduced module's own wrapper).
+#[derive(Clone, Copy)]
+pub(crate) struct F32x16(pub(crate) __m512);
+
+// SAFETY: only used from functions compiled with `avx512f`, run after dispatch
+// confirmed it; pointer validity is the caller's contract.
+unsafe impl F32Vec for F32x16 {
+    const LANES: usize = 16;
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        F32x16(_mm512_setzero_ps())
+    }
+    #[inline(always)]
+    unsafe fn splat(x: f32) -> Self {
+        F32x16(_mm512_set1_ps(x))
+    }
+    #[inline(always)]
+    unsafe fn load(ptr: *const f32) -> Self {
+        F32x16(_mm512_loadu_ps(ptr))
+    }
+    #[inline(always)]
+    unsafe fn store(self, ptr: *mut f32) {
+        _mm512_storeu_ps(ptr, self.0)
+    }
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
+        F32x16(_mm512_fmadd_ps(self.0, b.0, acc.0))
+    }
+    #[inline(always)]
+    unsafe fn max(self, other: Self) -> Self {
+        F32x16(_mm512_max_ps(self.0, other.0))
+    }
+}
+
+// SAFETY: only used from functions compiled with `avx512f`; each reads 16 values.
+unsafe impl Widen for F32x16 {
+    #[inline(always)]
+    unsafe fn widen_f16(src: *const u16) -> Self {
+        F32x16(_mm512_cvtph_ps(_mm256_loadu_si256(src as *const __m256i)))
+    }
+    #[inline(always)]
+    unsafe fn widen_bf16(src: *const u16) -> Self {
+        let h = _mm256_loadu_si256(src as *const __m256i);
+        F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+            _mm512_cvtepu16_epi32(h),
+        )))
+    }
+}
+
+/// Float tile shape, as the AVX-512 float kernel: 2 query vectors × 8 document tokens.
+const HALF_R: usize = 2;
+const HALF_T: usize = 8;
+
+/// # Safety
+/// The CPU must support AVX-512F; otherwise the contract of [`half_blocked::doc_maxes`].
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn f16_doc_maxes(
+    q: &HalfQuery<'_>,
+    doc: &[u16],
+    scratch: &mut Vec<f32>,
+    maxes: &mut [f32],
+) {
+    half_blocked::doc_maxes::<F32x16, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F; otherwise the contract of [`half_blocked::doc_maxes`].
+#[target_feature(enable = "avx512f,avx2,fma")]
+pub(crate) unsafe fn bf16_doc_maxes(
+    q: &HalfQuery<'_>,
+    doc: &[u16],
+    scratch: &mut Vec<f32>,
+    maxes: &mut [f32],
+) {
+    half_blocked::doc_maxes::<F32x16, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
+}
+
+/// Sixteen int32 accumulators; one step is `vpdpbusd` over groups of four
+/// bytes, documents offset to unsigned (`code + 128`), corrected at the end.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512Vnni(__m512i);
+
+// SAFETY: only used from functions compiled with `avx512f,avx512bw,avx512vnni`,
+// run after dispatch confirmed them; pointer validity is the caller's contract.
+unsafe impl I8Dot for Avx512Vnni {
+    const LANES: usize = 16;
+    const GROUP: usize = 4;
+    const OFFSET: bool = true;
+    const CONV: usize = 64;
+    type QElem = i8;
+    type DElem = u8;
+    type Q = __m512i;
+    type B = __m512i;
+    type F = F32x16;
+
+    #[inline(always)]
+    fn q_elem(code: i8) -> i8 {
+        code
+    }
+    #[inline(always)]
+    fn d_elem(code: i8) -> u8 {
+        (code as u8) ^ 0x80
+    }
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Avx512Vnni(_mm512_setzero_si512())
+    }
+    #[inline(always)]
+    unsafe fn load_i32(ptr: *const i32) -> Self {
+        Avx512Vnni(_mm512_loadu_si512(ptr as *const __m512i))
+    }
+    #[inline(always)]
+    unsafe fn load_q(ptr: *const i8) -> __m512i {
+        _mm512_loadu_si512(ptr as *const __m512i)
+    }
+    #[inline(always)]
+    unsafe fn load_b(ptr: *const u8) -> __m512i {
+        _mm512_set1_epi32(std::ptr::read_unaligned(ptr as *const i32))
+    }
+    #[inline(always)]
+    unsafe fn dot(self, q: __m512i, b: __m512i) -> Self {
+        // Unsigned document bytes × signed query bytes, four per lane.
+        Avx512Vnni(_mm512_dpbusd_epi32(self.0, b, q))
+    }
+    #[inline(always)]
+    unsafe fn to_f32(self, corr: Self) -> F32x16 {
+        F32x16(_mm512_cvtepi32_ps(_mm512_sub_epi32(self.0, corr.0)))
+    }
+    #[inline(always)]
+    unsafe fn convert_doc(src: *const i8, dst: *mut u8, n: usize) {
+        let flip = _mm512_set1_epi8(-128);
+        let mut i = 0;
+        while i + 64 <= n {
+            let b = _mm512_loadu_si512(src.add(i) as *const __m512i);
+            _mm512_storeu_si512(dst.add(i) as *mut __m512i, _mm512_xor_si512(b, flip));
+            i += 64;
+        }
+        while i < n {
+            *dst.add(i) = Self::d_elem(*src.add(i));
+            i += 1;
+        }
+    }
+}
+
+/// Sixteen int32 accumulators; one step multiplies pairs of i16 (`vpmaddwd zmm`).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512Bw(__m512i);
+
+// SAFETY: only used from functions compiled with `avx512f,avx512bw`, run after
+// dispatch confirmed them; pointer validity is the caller's contract.
+unsafe impl I8Dot for Avx512Bw {
+    const LANES: usize = 16;
+    const GROUP: usize = 2;
+    const OFFSET: bool = false;
+    const CONV: usize = 32;
+    type QElem = i16;
+    type DElem = i16;
+    type Q = __m512i;
+    type B = __m512i;
+    type F = F32x16;
+
+    #[inline(always)]
+    fn q_elem(code: i8) -> i16 {
+        code as i16
+    }
+    #[inline(always)]
+    fn d_elem(code: i8) -> i16 {
+        code as i16
+    }
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Avx512Bw(_mm512_setzero_si512())
+    }
+    #[inline(always)]
+    unsafe fn load_i32(ptr: *const i32) -> Self {
+        Avx512Bw(_mm512_loadu_si512(ptr as *const __m512i))
+    }
+    #[inline(always)]
+    unsafe fn load_q(ptr: *const i16) -> __m512i {
+        _mm512_loadu_si512(ptr as *const __m512i)
+    }
+    #[inline(always)]
+    unsafe fn load_b(ptr: *const i16) -> __m512i {
+        _mm512_set1_epi32(std::ptr::read_unaligned(ptr as *const i32))
+    }
+    #[inline(always)]
+    unsafe fn dot(self, q: __m512i, b: __m512i) -> Self {
+        Avx512Bw(_mm512_add_epi32(self.0, _mm512_madd_epi16(q, b)))
+    }
+    #[inline(always)]
+    unsafe fn to_f32(self, _corr: Self) -> F32x16 {
+        F32x16(_mm512_cvtepi32_ps(self.0))
+    }
+    #[inline(always)]
+    unsafe fn convert_doc(src: *const i8, dst: *mut i16, n: usize) {
+        let mut i = 0;
+        while i + 32 <= n {
+            let b = _mm256_loadu_si256(src.add(i) as *const __m256i);
+            _mm512_storeu_si512(dst.add(i) as *mut __m512i, _mm512_cvtepi8_epi16(b));
+            i += 32;
+        }
+        while i < n {
+            *dst.add(i) = *src.add(i) as i16;
+            i += 1;
+        }
+    }
+}
+
+/// Query vectors per tile (16 query tokens each).
+const R: usize = 2;
+/// Query vectors per int8 tile, for packing the query block-major.
+pub(crate) const INT8_R: usize = R;
+/// Document tokens per tile: 16 accumulators + 2 query vectors + broadcast
+/// + product of the 32 ZMM registers.
+const T: usize = 8;
+
+/// # Safety
+/// The CPU must support AVX-512F/BW and AVX512-VNNI; otherwise the contract of [`int8::doc_maxes`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
+pub(crate) unsafe fn int8_doc_maxes_vnni(
+    q: &PackedI8<i8>,
+    codes: &[i8],
+    scales: &[f32],
+    scratch: &mut Vec<u8>,
+    maxes: &mut [f32],
+) {
+    int8::doc_maxes::<Avx512Vnni, R, T>(q, codes, scales, scratch, maxes)
+}
+
+/// # Safety
+/// The CPU must support AVX-512F/BW; otherwise the contract of [`int8::doc_maxes`].
+#[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+pub(crate) unsafe fn int8_doc_maxes_bw(
+    q: &PackedI8<i16>,
+    codes: &[i8],
+    scales: &[f32],
+    scratch: &mut Vec<i16>,
+    maxes: &mut [f32],
+) {
+    int8::doc_maxes::<Avx512Bw, R, T>(q, codes, scales, scratch, maxes)
+}

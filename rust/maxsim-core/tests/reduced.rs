@@ -1,0 +1,738 @@
+//! Reduced-precision MaxSim (float16, bfloat16, int8) against float64
+//! references computed on the dequantized values, for every kernel this CPU
+//! supports, over odd shapes, every document layout, masks, zero floors,
+//! batches and thread counts.
+
+use half::{bf16, f16};
+use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
+use maxsim_core::reduced::{
+    maxsim_half_batch_with, maxsim_int8_batch_variant, maxsim_int8_batch_with, quantize_int8,
+    quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
+};
+use maxsim_core::{DocSet, Kernel};
+use proptest::prelude::*;
+
+const EPS: f64 = f32::EPSILON as f64;
+
+/// Deterministic pseudo-random values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 23) as f32) - 1.0
+        })
+        .collect()
+}
+
+fn kernels() -> Vec<Kernel> {
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// float64 references
+// ---------------------------------------------------------------------------
+
+/// `Σ_i max_j ⟨q_i, d_j⟩` in f64 (floored at 0 per token with `floor`), and an
+/// error bound for an f32 kernel: `(dim + 2)·ε·max_j Σ_k |q_k d_k|` per token
+/// for the dot products plus `ε` per token for the f32 sum.
+fn reference(query: &[f64], doc: &[f64], dim: usize, floor: bool) -> (f64, f64) {
+    let mut total = 0.0;
+    let mut bound = 0.0;
+    let nq = (query.len() / dim) as f64;
+    for q in query.chunks_exact(dim) {
+        let mut best = f64::NEG_INFINITY;
+        let mut worst_abs = 0.0f64;
+        for d in doc.chunks_exact(dim) {
+            let dot: f64 = q.iter().zip(d).map(|(a, b)| a * b).sum();
+            let abs: f64 = q.iter().zip(d).map(|(a, b)| (a * b).abs()).sum();
+            best = best.max(dot);
+            worst_abs = worst_abs.max(abs);
+        }
+        if floor {
+            best = best.max(0.0);
+        }
+        total += best;
+        bound += (dim as f64 + 2.0 + nq) * EPS * worst_abs;
+    }
+    (total, bound + 1e-30)
+}
+
+fn widen<T: HalfFloat + Into<f64>>(x: &[T]) -> Vec<f64> {
+    x.iter().map(|&v| v.into()).collect()
+}
+
+fn to_f64(x: &[f32]) -> Vec<f64> {
+    x.iter().map(|&v| v as f64).collect()
+}
+
+fn dequantize(codes: &[i8], scales: &[f32], dim: usize) -> Vec<f64> {
+    codes
+        .chunks_exact(dim)
+        .zip(scales)
+        .flat_map(|(row, &s)| row.iter().map(move |&c| s as f64 * c as f64))
+        .collect()
+}
+
+/// Reference for int8 scores (dequantized query and documents) with the bound
+/// of the kernels' arithmetic: the int32 dot product is exact, then
+/// `fl(fl(dot) · sd)`, the max, `· sq`, and the f32 sum: ≤ 4 roundings of
+/// relative ε per token (dot products below 2²⁴ convert exactly).
+fn int8_reference(q: &[f64], d: &[f64], dim: usize, floor: bool) -> (f64, f64) {
+    let mut total = 0.0;
+    let mut bound = 0.0;
+    for qt in q.chunks_exact(dim) {
+        let mut best = f64::NEG_INFINITY;
+        let mut worst = 0.0f64;
+        for dt in d.chunks_exact(dim) {
+            let dot: f64 = qt.iter().zip(dt).map(|(a, b)| a * b).sum();
+            best = best.max(dot);
+            worst = worst.max(dot.abs());
+        }
+        if floor {
+            best = best.max(0.0);
+        }
+        total += best;
+        bound += 5.0 * EPS * worst;
+    }
+    (total, bound + 1e-30)
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------
+
+struct Case {
+    dim: usize,
+    queries: Vec<Vec<f32>>,
+    docs: Vec<Vec<f32>>,
+}
+
+fn case(dim: usize, query_tokens: &[usize], doc_tokens: &[usize], seed: u64) -> Case {
+    let queries = query_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| values(n * dim, seed + i as u64))
+        .collect();
+    let docs = doc_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| values(n * dim, seed * 7919 + 1000 + i as u64))
+        .collect();
+    Case { dim, queries, docs }
+}
+
+fn to_half_vec<T: HalfFloat + Default>(x: &[f32]) -> Vec<T> {
+    let mut out = vec![T::default(); x.len()];
+    to_half(x, &mut out).unwrap();
+    out
+}
+
+// ---------------------------------------------------------------------------
+// float16 / bfloat16
+// ---------------------------------------------------------------------------
+
+fn check_half<T: HalfFloat + Default + Into<f64>>(c: &Case, floor: Option<&[bool]>) {
+    let dim = c.dim;
+    let half_docs: Vec<Vec<T>> = c.docs.iter().map(|d| to_half_vec::<T>(d)).collect();
+    let widened: Vec<Vec<f32>> = half_docs
+        .iter()
+        .map(|d| widen(d).into_iter().map(|v| v as f32).collect())
+        .collect();
+    let q_slices: Vec<&[f32]> = c.queries.iter().map(|q| &q[..]).collect();
+    let prepared = PreparedQueries::new(&q_slices, None, dim).unwrap();
+    let list = DocSet::list(half_docs.iter().map(|d| &d[..]).collect(), dim).unwrap();
+    let flat: Vec<T> = half_docs.concat();
+    let mut offsets = vec![0i64];
+    for d in &half_docs {
+        offsets.push(offsets.last().unwrap() + (d.len() / dim) as i64);
+    }
+    let packed = DocSet::packed(&flat, &offsets, dim).unwrap();
+    let wide_list = DocSet::list(widened.iter().map(|d| &d[..]).collect(), dim).unwrap();
+    let options = ScoreOptions { zero_floor: floor };
+    for kernel in kernels() {
+        let got = maxsim_half_batch_with(kernel, &prepared, &list, options).unwrap();
+        let got_packed = maxsim_half_batch_with(kernel, &prepared, &packed, options).unwrap();
+        assert_eq!(
+            got, got_packed,
+            "{kernel:?}: list and packed layouts differ"
+        );
+        // Bitwise the float32 kernel on the widened documents.
+        let f32_scores = maxsim_scores_batch_with(kernel, &prepared, &wide_list, options).unwrap();
+        assert_eq!(
+            got,
+            f32_scores,
+            "{kernel:?} {}: differs from float32 on widened docs",
+            T::FORMAT.name()
+        );
+        let n_docs = c.docs.len();
+        for (s, q) in c.queries.iter().enumerate() {
+            for (j, d) in half_docs.iter().enumerate() {
+                let fl = floor.is_some_and(|f| f[j]);
+                let (want, bound) = reference(&to_f64(q), &widen(d), dim, fl);
+                let v = got[s * n_docs + j] as f64;
+                assert!(
+                    (v - want).abs() <= bound + EPS * want.abs(),
+                    "{kernel:?} {} dim {dim} query {s} doc {j}: {v} vs {want} (bound {bound})",
+                    T::FORMAT.name()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn half_odd_shapes_all_kernels() {
+    let shapes: &[(usize, &[usize], &[usize])] = &[
+        (1, &[1], &[1, 2, 3]),
+        (3, &[5, 1], &[1, 7, 30]),
+        (7, &[17], &[1, 24, 25, 49]),
+        (17, &[1, 33], &[3, 47, 300]),
+        (33, &[64], &[1, 100]),
+        (64, &[8, 9], &[24, 23, 77]),
+        (96, &[31], &[5, 200]),
+        (128, &[32, 1, 64], &[1, 300, 48, 49]),
+        (130, &[13], &[26, 51]),
+    ];
+    for (i, &(dim, q, d)) in shapes.iter().enumerate() {
+        let c = case(dim, q, d, 100 + i as u64);
+        check_half::<f16>(&c, None);
+        check_half::<bf16>(&c, None);
+        let floor: Vec<bool> = (0..d.len()).map(|j| j % 2 == 0).collect();
+        check_half::<f16>(&c, Some(&floor));
+    }
+}
+
+#[test]
+fn large_batches_take_the_chunked_walk() {
+    // 1200 query tokens × 101 dims exceed the pipelined walk's query budget
+    // (128 KiB) for float16 and int8, so documents are scored chunk by chunk.
+    let q_tokens: Vec<usize> = (0..24).map(|i| 40 + (i * 7) % 21).collect();
+    let c = case(101, &q_tokens, &[1, 300, 29, 64, 5], 77);
+    check_half::<f16>(&c, None);
+    check_half::<bf16>(&c, Some(&[true, false, true, false, true]));
+    let c8 = int8_case(101, &q_tokens, &[1, 300, 29, 64, 5], 78);
+    check_int8(&c8, None);
+}
+
+#[test]
+fn half_fixed_layout_and_masks() {
+    let (dim, n_docs, len) = (40, 9, 31);
+    let docs32 = values(n_docs * len * dim, 5);
+    let docs: Vec<f16> = to_half_vec(&docs32);
+    let set = DocSet::fixed(&docs, n_docs, len, dim).unwrap();
+    let q = values(6 * dim, 6);
+    let mask = [true, false, true, true, false, true];
+    let masks: [&[bool]; 1] = [&mask];
+    let prepared = PreparedQueries::new(&[&q], Some(&masks), dim).unwrap();
+    let kept: Vec<f32> = q
+        .chunks_exact(dim)
+        .zip(mask)
+        .filter(|(_, m)| *m)
+        .flat_map(|(r, _)| r.to_vec())
+        .collect();
+    for kernel in kernels() {
+        let got = maxsim_half_batch_with(kernel, &prepared, &set, ScoreOptions::default()).unwrap();
+        for (j, &got_j) in got.iter().enumerate().take(n_docs) {
+            let (want, bound) = reference(&to_f64(&kept), &widen(set.doc(j)), dim, false);
+            assert!(
+                (got_j as f64 - want).abs() <= bound + EPS * want.abs(),
+                "{kernel:?} doc {j}"
+            );
+        }
+    }
+    // Every token masked: scores 0.
+    let none = [false; 6];
+    let masks: [&[bool]; 1] = [&none];
+    let prepared = PreparedQueries::new(&[&q], Some(&masks), dim).unwrap();
+    for kernel in kernels() {
+        let got = maxsim_half_batch_with(kernel, &prepared, &set, ScoreOptions::default()).unwrap();
+        assert!(got.iter().all(|&v| v == 0.0));
+    }
+}
+
+#[test]
+fn half_nan_matches_float32_semantics() {
+    let dim = 16;
+    let mut docs32 = values(3 * 10 * dim, 8);
+    docs32[5] = f32::NAN; // doc 0, token 0
+    for v in &mut docs32[10 * dim..11 * dim] {
+        *v = f32::NAN; // doc 1, token 0: every similarity NaN
+    }
+    let docs: Vec<f16> = to_half_vec(&docs32);
+    let wide: Vec<f32> = docs.iter().map(|v| v.to_f32()).collect();
+    let q = values(4 * dim, 9);
+    let prepared = PreparedQueries::new(&[&q], None, dim).unwrap();
+    let set = DocSet::fixed(&docs, 3, 10, dim).unwrap();
+    let wide_set = DocSet::fixed(&wide, 3, 10, dim).unwrap();
+    for kernel in kernels() {
+        let got = maxsim_half_batch_with(kernel, &prepared, &set, ScoreOptions::default()).unwrap();
+        let want = maxsim_scores_batch_with(kernel, &prepared, &wide_set, ScoreOptions::default())
+            .unwrap();
+        assert_eq!(got.len(), want.len());
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                "{kernel:?}: {a} vs {b}"
+            );
+        }
+        assert!(
+            got.iter().all(|v| v.is_finite()),
+            "NaN similarities are skipped by the max"
+        );
+    }
+}
+
+#[test]
+fn half_to_half_rounding_is_nearest_even() {
+    let mut x = values(1001, 11);
+    x.extend([
+        65504.0,
+        65519.0,
+        -65519.0,
+        f32::NAN,
+        f32::INFINITY,
+        1e-8,
+        6e-8,
+        2.9e-8,
+        -0.0,
+        3.0e38,
+    ]);
+    let h: Vec<f16> = to_half_vec(&x[..x.len() - 1]);
+    let b: Vec<bf16> = to_half_vec(&x);
+    for (i, &v) in x.iter().enumerate() {
+        let (want_h, want_b) = (f16::from_f32(v), bf16::from_f32(v));
+        if v.is_nan() {
+            assert!(h[i].is_nan() && b[i].is_nan());
+        } else {
+            if i < h.len() {
+                assert_eq!(h[i].to_bits(), want_h.to_bits(), "f16 of {v:e}");
+            }
+            assert_eq!(b[i].to_bits(), want_b.to_bits(), "bf16 of {v:e}");
+        }
+    }
+}
+
+#[test]
+fn half_overflow_is_an_error() {
+    let mut out = vec![f16::ZERO; 20];
+    let mut x = values(20, 3);
+    x[13] = 65520.0; // rounds to inf in float16
+    let err = to_half(&x, &mut out).unwrap_err().to_string();
+    assert!(
+        err.contains("flat index 13") && err.contains("float16"),
+        "{err}"
+    );
+    x[13] = f32::INFINITY; // an infinite input is not an overflow
+    to_half(&x, &mut out).unwrap();
+    assert!(out[13].is_infinite());
+    let mut outb = vec![bf16::ZERO; 20];
+    x[13] = f32::MAX;
+    assert!(to_half(&x, &mut outb)
+        .unwrap_err()
+        .to_string()
+        .contains("bfloat16"));
+}
+
+// ---------------------------------------------------------------------------
+// int8
+// ---------------------------------------------------------------------------
+
+struct Int8Case {
+    dim: usize,
+    q_codes: Vec<Vec<i8>>,
+    q_scales: Vec<Vec<f32>>,
+    codes: Vec<i8>,
+    scales: Vec<f32>,
+    offsets: Vec<i64>,
+}
+
+fn int8_case(dim: usize, query_tokens: &[usize], doc_tokens: &[usize], seed: u64) -> Int8Case {
+    let c = case(dim, query_tokens, doc_tokens, seed);
+    let mut q_codes = Vec::new();
+    let mut q_scales = Vec::new();
+    for q in &c.queries {
+        let (codes, scales) = quantize_int8(q, dim).unwrap();
+        q_codes.push(codes);
+        q_scales.push(scales);
+    }
+    let flat = c.docs.concat();
+    let (codes, scales) = quantize_int8(&flat, dim).unwrap();
+    let mut offsets = vec![0i64];
+    for &n in doc_tokens {
+        offsets.push(offsets.last().unwrap() + n as i64);
+    }
+    Int8Case {
+        dim,
+        q_codes,
+        q_scales,
+        codes,
+        scales,
+        offsets,
+    }
+}
+
+fn int8_variants() -> Vec<String> {
+    let mut v: Vec<String> = kernels().iter().map(|k| k.name().to_string()).collect();
+    v.push("variant:scalar".into());
+    if Kernel::Neon.is_supported() {
+        v.push("variant:neon-smlal".into());
+    }
+    if Kernel::Avx512.is_supported() {
+        v.push("variant:avx512bw".into());
+    }
+    v
+}
+
+fn run_int8(
+    variant: &str,
+    q: &Int8Queries,
+    docs: &Int8Docs<'_>,
+    options: ScoreOptions<'_>,
+) -> Vec<f32> {
+    match variant.strip_prefix("variant:") {
+        Some(name) => maxsim_int8_batch_variant(name, q, docs, options).unwrap(),
+        None => maxsim_int8_batch_with(Kernel::parse(variant).unwrap(), q, docs, options).unwrap(),
+    }
+}
+
+fn check_int8(c: &Int8Case, floor: Option<&[bool]>) {
+    let dim = c.dim;
+    let qc: Vec<&[i8]> = c.q_codes.iter().map(|v| &v[..]).collect();
+    let qs: Vec<&[f32]> = c.q_scales.iter().map(|v| &v[..]).collect();
+    let queries = Int8Queries::from_codes(&qc, &qs, None, dim).unwrap();
+    let docs = Int8Docs::packed(&c.codes, &c.scales, &c.offsets, dim).unwrap();
+    let n_docs = docs.len();
+    // The same documents as a list.
+    let list_codes: Vec<&[i8]> = (0..n_docs)
+        .map(|i| &c.codes[c.offsets[i] as usize * dim..c.offsets[i + 1] as usize * dim])
+        .collect();
+    let list_scales: Vec<&[f32]> = (0..n_docs)
+        .map(|i| &c.scales[c.offsets[i] as usize..c.offsets[i + 1] as usize])
+        .collect();
+    let list = Int8Docs::list(list_codes, list_scales, dim).unwrap();
+    let options = ScoreOptions { zero_floor: floor };
+    let variants = int8_variants();
+    let first = run_int8(&variants[0], &queries, &docs, options);
+    for variant in &variants {
+        let got = run_int8(variant, &queries, &docs, options);
+        assert_eq!(
+            got, first,
+            "int8 {variant} differs bitwise from {}",
+            variants[0]
+        );
+        assert_eq!(
+            got,
+            run_int8(variant, &queries, &list, options),
+            "int8 {variant}: list layout differs"
+        );
+    }
+    for (s, (codes, scales)) in c.q_codes.iter().zip(&c.q_scales).enumerate() {
+        let q = dequantize(codes, scales, dim);
+        for j in 0..n_docs {
+            let (lo, hi) = (c.offsets[j] as usize, c.offsets[j + 1] as usize);
+            let d = dequantize(&c.codes[lo * dim..hi * dim], &c.scales[lo..hi], dim);
+            let (want, bound) = int8_reference(&q, &d, dim, floor.is_some_and(|f| f[j]));
+            let v = first[s * n_docs + j] as f64;
+            assert!(
+                (v - want).abs() <= bound + EPS * want.abs(),
+                "int8 dim {dim} query {s} doc {j}: {v} vs {want} (bound {bound})"
+            );
+        }
+    }
+}
+
+#[test]
+fn int8_odd_shapes_all_paths_bitwise_equal() {
+    let shapes: &[(usize, &[usize], &[usize])] = &[
+        (1, &[1], &[1, 2, 3]),
+        (2, &[3], &[5, 1]),
+        (3, &[5, 1], &[1, 7, 30]),
+        (5, &[17], &[1, 24, 25, 49]),
+        (17, &[1, 33], &[3, 47, 300]),
+        (33, &[64], &[1, 100]),
+        (64, &[8, 9], &[24, 23, 77]),
+        (96, &[31], &[5, 200]),
+        (128, &[32, 1, 64], &[1, 300, 48, 49]),
+        (130, &[13], &[26, 51]),
+        (1000, &[3], &[2, 9]),
+    ];
+    for (i, &(dim, q, d)) in shapes.iter().enumerate() {
+        let c = int8_case(dim, q, d, 300 + i as u64);
+        check_int8(&c, None);
+        let floor: Vec<bool> = (0..d.len()).map(|j| j % 3 != 1).collect();
+        check_int8(&c, Some(&floor));
+    }
+}
+
+#[test]
+fn int8_quantization_error_bound() {
+    for (dim, seed) in [(1, 1u64), (7, 2), (128, 3), (300, 4)] {
+        let mut x = values(50 * dim, seed);
+        for (t, row) in x.chunks_exact_mut(dim).enumerate() {
+            for v in row.iter_mut() {
+                *v *= 10f32.powi(t as i32 % 7 - 3); // magnitudes 1e-3 .. 1e3
+            }
+        }
+        x[0] = 0.0;
+        let (codes, scales) = quantize_int8(&x, dim).unwrap();
+        for (t, ((row, c), &s)) in x
+            .chunks_exact(dim)
+            .zip(codes.chunks_exact(dim))
+            .zip(&scales)
+            .enumerate()
+        {
+            let amax = row.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            assert_eq!(s, amax / 127.0, "token {t}: scale is max|x| / 127");
+            assert!(c.iter().all(|&v| (-127..=127).contains(&v)));
+            assert!(
+                amax == 0.0 || c.iter().any(|&v| v.abs() == 127),
+                "token {t}: the largest value maps to ±127"
+            );
+            for (&xv, &cv) in row.iter().zip(c) {
+                let err = (xv as f64 - s as f64 * cv as f64).abs();
+                assert!(
+                    err <= s as f64 * 0.5 * (1.0 + 1e-6),
+                    "token {t}: |{xv} - {s}·{cv}| = {err}"
+                );
+            }
+        }
+    }
+    // All-zero and tiny tokens: scale 0, codes 0.
+    let (codes, scales) = quantize_int8(&[0.0, 0.0, 1e-35, -1e-36], 2).unwrap();
+    assert_eq!(scales, vec![0.0, 0.0]);
+    assert!(codes.iter().all(|&c| c == 0));
+    // Non-finite values are rejected with their position.
+    let err = quantize_int8(&[0.0, 1.0, f32::NAN, 2.0], 2)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("token 1") && err.contains("dimension 0"),
+        "{err}"
+    );
+}
+
+#[test]
+fn int8_on_the_fly_query_within_quantization_bound() {
+    // The float32 query is quantized per token inside maxsim_int8; compare with
+    // the float32 query against the dequantized documents: the extra error is
+    // at most Σ_i (sq_i / 2) · max_j Σ_k |d_jk| (plus rounding).
+    let dim = 48;
+    let c = case(dim, &[12], &[1, 40, 7], 21);
+    let flat = c.docs.concat();
+    let (codes, scales) = quantize_int8(&flat, dim).unwrap();
+    let offsets = [0i64, 1, 41, 48];
+    let docs = Int8Docs::packed(&codes, &scales, &offsets, dim).unwrap();
+    let q = &c.queries[0];
+    let got = maxsim_core::reduced::maxsim_int8(q, None, &docs, ScoreOptions::default()).unwrap();
+    let mut q_codes = vec![0i8; dim];
+    for j in 0..3 {
+        let (lo, hi) = (offsets[j] as usize, offsets[j + 1] as usize);
+        let d = dequantize(&codes[lo * dim..hi * dim], &scales[lo..hi], dim);
+        let (want, _) = reference(&to_f64(q), &d, dim, false);
+        let mut bound = 1e-5;
+        for row in q.chunks_exact(dim) {
+            let sq = quantize_row(row, &mut q_codes).unwrap() as f64;
+            let l1 = d
+                .chunks_exact(dim)
+                .map(|t| t.iter().map(|v| v.abs()).sum::<f64>())
+                .fold(0.0, f64::max);
+            bound += sq * 0.5 * (1.0 + 1e-6) * l1;
+        }
+        assert!(
+            (got[j] as f64 - want).abs() <= bound,
+            "doc {j}: {} vs {want} (bound {bound})",
+            got[j]
+        );
+    }
+}
+
+#[test]
+fn int8_masks_batches_and_threads() {
+    let dim = 37;
+    let c = case(
+        dim,
+        &[9, 4, 20],
+        &[3, 50, 1, 26, 99, 2, 7, 64, 65, 5, 11, 300],
+        31,
+    );
+    let q_slices: Vec<&[f32]> = c.queries.iter().map(|q| &q[..]).collect();
+    let flat = c.docs.concat();
+    let (codes, scales) = quantize_int8(&flat, dim).unwrap();
+    let mut offsets = vec![0i64];
+    for d in &c.docs {
+        offsets.push(offsets.last().unwrap() + (d.len() / dim) as i64);
+    }
+    let docs = Int8Docs::packed(&codes, &scales, &offsets, dim).unwrap();
+    let n_docs = docs.len();
+    let m0 = [true, false, true, true, true, false, true, true, true];
+    let m1 = [false; 4];
+    let m2 = [true; 20];
+    let masks: [&[bool]; 3] = [&m0, &m1, &m2];
+    let batch = Int8Queries::quantize(&q_slices, Some(&masks), dim).unwrap();
+    maxsim_core::set_num_threads(1).unwrap();
+    let base =
+        maxsim_core::reduced::maxsim_int8_batch(&batch, &docs, ScoreOptions::default()).unwrap();
+    for threads in [2, 3, 5] {
+        maxsim_core::set_num_threads(threads).unwrap();
+        let again = maxsim_core::reduced::maxsim_int8_batch(&batch, &docs, ScoreOptions::default())
+            .unwrap();
+        assert_eq!(base, again, "{threads} threads");
+    }
+    // Each row equals the query alone; an all-masked query scores 0.
+    for (s, q) in q_slices.iter().enumerate() {
+        let single =
+            maxsim_core::reduced::maxsim_int8(q, Some(masks[s]), &docs, ScoreOptions::default())
+                .unwrap();
+        assert_eq!(
+            &base[s * n_docs..(s + 1) * n_docs],
+            &single[..],
+            "query {s}"
+        );
+    }
+    assert!(base[n_docs..2 * n_docs].iter().all(|&v| v == 0.0));
+
+    // float16 too: thread counts do not change a bit.
+    let half: Vec<f16> = to_half_vec(&flat);
+    let set = DocSet::packed(&half, &offsets, dim).unwrap();
+    let prepared = PreparedQueries::new(&q_slices, Some(&masks), dim).unwrap();
+    let kernel = maxsim_core::selected_kernel().unwrap();
+    maxsim_core::set_num_threads(1).unwrap();
+    let base = maxsim_half_batch_with(kernel, &prepared, &set, ScoreOptions::default()).unwrap();
+    for threads in [2, 4] {
+        maxsim_core::set_num_threads(threads).unwrap();
+        assert_eq!(
+            base,
+            maxsim_half_batch_with(kernel, &prepared, &set, ScoreOptions::default()).unwrap()
+        );
+    }
+}
+
+#[test]
+fn int8_bad_input() {
+    let dim = 4;
+    let codes = [1i8, 2, 3, 4, 5, 6, 7, 8];
+    let scales = [0.1f32, 0.2];
+    let offsets = [0i64, 2];
+    assert!(Int8Docs::packed(&codes, &scales[..1], &offsets, dim)
+        .unwrap_err()
+        .to_string()
+        .contains("scales"));
+    let bad_scales = [0.1f32, -1.0];
+    assert!(Int8Docs::packed(&codes, &bad_scales, &offsets, dim)
+        .unwrap_err()
+        .to_string()
+        .contains("finite and >= 0"));
+    let nan_scales = [0.1f32, f32::NAN];
+    assert!(Int8Docs::packed(&codes, &nan_scales, &offsets, dim).is_err());
+    // -128 is never produced by the quantizer but is accepted and exact.
+    let min_codes = [1i8, 2, 3, 4, -128, -128, -128, -128];
+    let extreme = Int8Docs::packed(&min_codes, &scales, &offsets, dim).unwrap();
+    let q_codes = [-128i8, -128, -128, -128];
+    let q = Int8Queries::from_codes(&[&q_codes], &[&[1.0]], None, dim).unwrap();
+    for variant in int8_variants() {
+        let got = run_int8(&variant, &q, &extreme, ScoreOptions::default());
+        assert_eq!(got, vec![(4.0 * 128.0 * 128.0 * 0.2) as f32], "{variant}");
+    }
+    let docs = Int8Docs::packed(&codes, &scales, &offsets, dim).unwrap();
+    let q = [1.0f32, 2.0, 3.0];
+    let wrong_dim = Int8Queries::quantize(&[&q], None, 3).unwrap();
+    assert!(
+        maxsim_core::reduced::maxsim_int8_batch(&wrong_dim, &docs, ScoreOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("dimension")
+    );
+    let nan_q = [1.0f32, f32::NAN, 0.0, 0.0];
+    assert!(Int8Queries::quantize(&[&nan_q], None, dim)
+        .unwrap_err()
+        .to_string()
+        .contains("non-finite"));
+    let floor = [true, false];
+    let err = maxsim_core::reduced::maxsim_int8(
+        &[1.0, 0.0, 0.0, 0.0],
+        None,
+        &docs,
+        ScoreOptions {
+            zero_floor: Some(&floor),
+        },
+    );
+    assert!(err.unwrap_err().to_string().contains("zero_floor"));
+    assert!(Int8Docs::fixed(&codes, &scales[..1], 1, 2, dim).is_err());
+    assert!(Int8Queries::quantize(&[&[]], None, dim).is_err());
+}
+
+#[test]
+fn empty_collections() {
+    let dim = 8;
+    let q = values(3 * dim, 1);
+    let prepared = PreparedQueries::new(&[&q], None, dim).unwrap();
+    let empty: Vec<f16> = Vec::new();
+    let set = DocSet::fixed(&empty, 0, 5, dim).unwrap();
+    assert!(
+        maxsim_core::reduced::maxsim_half_batch(&prepared, &set, ScoreOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+    let docs = Int8Docs::list(Vec::new(), Vec::new(), dim).unwrap();
+    assert!(
+        maxsim_core::reduced::maxsim_int8(&q, None, &docs, ScoreOptions::default())
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Property tests
+// ---------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn prop_half_matches_reference(
+        dim in 1usize..80,
+        nq in 1usize..65,
+        lens in proptest::collection::vec(1usize..90, 1..6),
+        seed in 0u64..1_000_000,
+        bf in any::<bool>(),
+    ) {
+        let c = case(dim, &[nq], &lens, seed);
+        if bf { check_half::<bf16>(&c, None) } else { check_half::<f16>(&c, None) }
+    }
+
+    #[test]
+    fn prop_int8_matches_reference(
+        dim in 1usize..140,
+        nq in 1usize..65,
+        lens in proptest::collection::vec(1usize..90, 1..6),
+        seed in 0u64..1_000_000,
+        floor in any::<bool>(),
+    ) {
+        let c = int8_case(dim, &[nq], &lens, seed);
+        let f: Vec<bool> = vec![floor; lens.len()];
+        check_int8(&c, Some(&f));
+    }
+}
+
+#[test]
+fn reduced_paths_cover_every_kernel() {
+    eprintln!("cpu features: {:?}", maxsim_core::cpu_features());
+    for kernel in kernels() {
+        let paths = maxsim_core::reduced::reduced_paths(kernel);
+        eprintln!("{}: {paths:?}", kernel.name());
+        assert_eq!(
+            paths.iter().map(|p| p.0).collect::<Vec<_>>(),
+            ["float16", "bfloat16", "int8"]
+        );
+        assert!(
+            paths.iter().all(|p| p.1.starts_with(kernel.name())),
+            "{paths:?}"
+        );
+    }
+}

@@ -1,0 +1,77 @@
+//! Kernel selection, CPU features and the thread pool.
+
+use crate::errors::to_py;
+use maxsim_core::{dispatch, peak, Kernel};
+use pyo3::prelude::*;
+
+/// Name of the kernel in force (raises if `MAXSIM_KERNEL` names one this CPU lacks).
+#[pyfunction]
+fn kernel() -> PyResult<&'static str> {
+    dispatch::selected_kernel().map(Kernel::name).map_err(to_py)
+}
+
+/// Forces a kernel by name for the whole process.
+#[pyfunction]
+fn set_kernel(name: &str) -> PyResult<()> {
+    let kernel = Kernel::parse(name).map_err(to_py)?;
+    dispatch::set_kernel(kernel).map_err(to_py)
+}
+
+/// Kernels this CPU can run, best first.
+#[pyfunction]
+fn supported_kernels() -> Vec<&'static str> {
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_supported())
+        .map(Kernel::name)
+        .collect()
+}
+
+/// The best kernel this CPU supports, ignoring overrides.
+#[pyfunction]
+fn best_kernel() -> &'static str {
+    dispatch::detect_best().name()
+}
+
+/// SIMD features relevant to maxsim that the CPU reports.
+#[pyfunction]
+fn cpu_features() -> Vec<&'static str> {
+    dispatch::cpu_features()
+}
+
+/// Threads in the pool.
+#[pyfunction]
+fn num_threads() -> usize {
+    maxsim_core::num_threads()
+}
+
+/// Resizes the pool (`n >= 1`).
+#[pyfunction]
+fn set_num_threads(n: i64) -> PyResult<()> {
+    if n < 1 {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "n: the number of threads must be at least 1, got {n}"
+        )));
+    }
+    maxsim_core::set_num_threads(n as usize).map_err(to_py)
+}
+
+/// Measured single-thread fp32 FMA throughput (GFLOP/s) of a kernel's vectors,
+/// or None for the portable kernel. Takes about a second; releases the GIL.
+#[pyfunction]
+fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
+    let kernel = Kernel::parse(name).map_err(to_py)?;
+    Ok(py.detach(|| peak::fma_peak_gflops(kernel)))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(set_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(supported_kernels, m)?)?;
+    m.add_function(wrap_pyfunction!(best_kernel, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
+    m.add_function(wrap_pyfunction!(num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(fma_peak_gflops, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,49 @@
+"""MAXSIM_KERNEL and MAXSIM_NUM_THREADS are read from the environment at import."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import maxsim
+import pytest
+
+SCRIPT = (
+    "import json, numpy as np, maxsim; "
+    "rng = np.random.default_rng(0); q = rng.standard_normal((9, 31)).astype(np.float32); "
+    "d = [rng.standard_normal((n, 31)).astype(np.float32) for n in (1, 7, 300)]; "
+    "print(json.dumps({'info': maxsim.info(), 'scores': maxsim.scores(q, d).tolist()}))"
+)
+
+
+def run(env_extra: dict) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **env_extra)
+    return subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("name", maxsim._native.supported_kernels())
+def test_forced_kernel_runs_and_agrees(name):
+    forced = run({"MAXSIM_KERNEL": name, "MAXSIM_NUM_THREADS": "1"})
+    assert forced.returncode == 0, forced.stderr
+    out = json.loads(forced.stdout)
+    assert out["info"]["kernel"] == name
+    assert out["info"]["num_threads"] == 1
+    scalar = json.loads(run({"MAXSIM_KERNEL": "scalar"}).stdout)
+    for a, b in zip(out["scores"], scalar["scores"]):
+        assert abs(a - b) <= 1e-4 * max(1.0, abs(b))
+
+
+def test_unsupported_or_unknown_kernel_raises_at_import():
+    missing = [
+        k for k in ("avx2", "avx512", "amx", "neon") if k not in maxsim._native.supported_kernels()
+    ]
+    for name in missing:
+        result = run({"MAXSIM_KERNEL": name})
+        assert result.returncode != 0
+        assert f'kernel "{name}" is not supported by this CPU' in result.stderr
+    result = run({"MAXSIM_KERNEL": "sse9"})
+    assert result.returncode != 0 and "unknown kernel" in result.stderr
+    with pytest.raises(ValueError, match="unknown kernel"):
+        maxsim.set_kernel("sse9")

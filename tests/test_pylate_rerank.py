@@ -1,0 +1,205 @@
+"""maxsim.pylate.rerank against pylate.rank.rerank (default) and numpy (exact)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+pylate_rank = pytest.importorskip("pylate.rank.rank")
+
+import maxsim.pylate as mp  # noqa: E402
+
+ATOL = 1e-5
+
+
+def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    x = rng.standard_normal(shape).astype(np.float32)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def ref_maxsim(q: np.ndarray, d: np.ndarray) -> float:
+    return float((q.astype(np.float64) @ d.astype(np.float64).T).max(axis=1).sum())
+
+
+@pytest.fixture(autouse=True)
+def _not_patched():
+    mp.unpatch()
+    yield
+    mp.unpatch()
+
+
+def make_workload(seed: int, n_queries: int = 4, n_docs: int = 40, dim: int = 32):
+    rng = np.random.default_rng(seed)
+    queries = [unit(rng, 8, dim) for _ in range(n_queries)]
+    docs = [
+        [unit(rng, int(rng.integers(1, 30)), dim) for _ in range(n_docs)] for _ in range(n_queries)
+    ]
+    ids = [[f"q{i}-d{j}" for j in range(n_docs)] for i in range(n_queries)]
+    return ids, queries, docs
+
+
+def assert_same_results(got, expected, atol: float = ATOL) -> None:
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert [r["id"] for r in g] == [r["id"] for r in e]
+        np.testing.assert_allclose(
+            [r["score"] for r in g], [r["score"] for r in e], atol=atol, rtol=0
+        )
+        assert all(isinstance(r["score"], float) for r in g)
+        assert all(set(r) == {"id", "score"} for r in g)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [
+        pytest.param(lambda a: a, id="numpy"),
+        pytest.param(lambda a: torch.from_numpy(a), id="tensor"),
+        pytest.param(lambda a: a.tolist(), id="lists"),
+    ],
+)
+def test_rerank_matches_pylate(convert) -> None:
+    ids, queries, docs = make_workload(0)
+    queries = [convert(q) for q in queries]
+    docs = [[convert(d) for d in group] for group in docs]
+    expected = pylate_rank.rerank(ids, queries, docs)
+    assert_same_results(mp.rerank(ids, queries, docs), expected)
+    assert_same_results(mp.rerank(ids, queries, docs, device="cpu"), expected)
+
+
+def test_rerank_query_shapes() -> None:
+    ids, queries, docs = make_workload(1, n_queries=3)
+    stacked = torch.from_numpy(np.stack(queries))  # (Nq, Lq, d)
+    assert_same_results(mp.rerank(ids, stacked, docs), pylate_rank.rerank(ids, stacked, docs))
+    # A single 2-D query, as PyLate's reshape_embeddings allows.
+    one = torch.from_numpy(queries[0])
+    assert_same_results(
+        mp.rerank(ids[:1], one, docs[:1]), pylate_rank.rerank(ids[:1], one, docs[:1])
+    )
+    # 4-D documents: every candidate padded by the caller (zeros are tokens).
+    rng = np.random.default_rng(2)
+    docs4 = unit(rng, 3, 5, 7, 32)
+    docs4[:, :, 4:] = 0.0
+    ids4 = [list(range(5))] * 3
+    assert_same_results(mp.rerank(ids4, stacked, docs4), pylate_rank.rerank(ids4, stacked, docs4))
+
+
+def test_padding_artefact_default_vs_exact() -> None:
+    """The README example: every similarity is negative.
+
+    PyLate pads the short document with zero vectors, so each query token's
+    best similarity becomes 0 and the short document wins; exact MaxSim keeps
+    the true (negative) best.
+    """
+    q = np.array([[1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    long_doc = np.array([[-0.6, -0.8], [-0.8, -0.6], [-0.96, -0.28]], dtype=np.float32)
+    short_doc = np.array([[-0.8, -0.6]], dtype=np.float32)
+    ids, docs = [["long", "short"]], [[long_doc, short_doc]]
+
+    expected = pylate_rank.rerank(ids, [q], docs)
+    got = mp.rerank(ids, [q], docs)
+    assert_same_results(got, expected)
+    assert [r["id"] for r in got[0]] == ["short", "long"]
+    assert [r["score"] for r in got[0]] == pytest.approx([0.0, -0.88])
+
+    exact = mp.rerank(ids, [q], docs, exact=True)
+    assert [r["id"] for r in exact[0]] == ["long", "short"]
+    assert [r["score"] for r in exact[0]] == pytest.approx(
+        [ref_maxsim(q, long_doc), ref_maxsim(q, short_doc)]
+    )
+    assert [r["score"] for r in exact[0]] == pytest.approx([-0.88, -1.4])
+
+
+def test_rerank_exact_is_true_maxsim() -> None:
+    ids, queries, docs = make_workload(3)
+    got = mp.rerank(ids, queries, docs, exact=True)
+    for i, results in enumerate(got):
+        by_id = dict(zip(ids[i], docs[i]))
+        scores = [r["score"] for r in results]
+        assert scores == sorted(scores, reverse=True)
+        assert sorted(r["id"] for r in results) == sorted(ids[i])
+        for r in results:
+            assert r["score"] == pytest.approx(ref_maxsim(queries[i], by_id[r["id"]]), abs=ATOL)
+
+
+def test_rerank_ties_keep_pylate_order() -> None:
+    rng = np.random.default_rng(4)
+    q = unit(rng, 4, 8)
+    a, b = unit(rng, 6, 8), unit(rng, 6, 8)
+    docs = [[a, b, a, b, a.copy(), b]]
+    ids = [["a1", "b1", "a2", "b2", "a3", "b3"]]
+    expected = pylate_rank.rerank(ids, [q], docs)
+    assert_same_results(mp.rerank(ids, [q], docs), expected)
+
+
+def test_rerank_empty_and_zero_token_candidates() -> None:
+    rng = np.random.default_rng(5)
+    q = unit(rng, 4, 8)
+    assert mp.rerank([[]], [q], [[]]) == [[]]
+    docs = [[unit(rng, 3, 8), np.zeros((0, 8), np.float32), unit(rng, 5, 8)]]
+    ids = [["x", "empty", "y"]]
+    expected = pylate_rank.rerank(ids, [q], docs)
+    assert_same_results(mp.rerank(ids, [q], docs), expected)
+    exact = mp.rerank(ids, [q], docs, exact=True)
+    assert exact[0][-1] == {"id": "empty", "score": float("-inf")}
+
+
+def test_rerank_non_cpu_device_uses_pylate(monkeypatch) -> None:
+    calls = []
+
+    def spy(**kwargs):
+        calls.append(kwargs["device"])
+        return "pylate"
+
+    monkeypatch.setattr(pylate_rank, "rerank", spy)
+    ids, queries, docs = make_workload(6, n_queries=1, n_docs=3)
+    assert mp.rerank(ids, queries, docs, device="cuda") == "pylate"
+    assert mp.rerank(ids, queries, docs, device="mps") == "pylate"
+    assert calls == ["cuda", "mps"]
+    # exact=True never falls through: it scores on the CPU.
+    assert mp.rerank(ids, queries, docs, device="cuda", exact=True) != "pylate"
+
+
+def test_rerank_bad_input() -> None:
+    rng = np.random.default_rng(7)
+    q = unit(rng, 4, 8)
+    with pytest.raises(ValueError, match=r"documents_embeddings\[0\]\[1\].*\(8,\).*float32"):
+        mp.rerank([["a", "b"]], [q], [[unit(rng, 3, 8), unit(rng, 1, 8)[0]]])
+    with pytest.raises(ValueError, match=r"embedding sizes \[6\].*queries_embeddings\[0\] \(8\)"):
+        mp.rerank([["a"]], [q], [[unit(rng, 3, 6)]])
+    with pytest.raises(ValueError, match=r"documents_ids\[0\] has 1 ids for 2"):
+        mp.rerank([["a"]], [q], [[unit(rng, 3, 8), unit(rng, 3, 8)]])
+    with pytest.raises(TypeError, match=r"queries_embeddings\[0\].*str"):
+        mp.rerank([["a"]], ["query"], [[unit(rng, 3, 8)]])
+
+
+def test_rerank_materializes_no_padding(monkeypatch) -> None:
+    """The core receives the caller's own arrays (no pad, no copy) + zero_floor."""
+    from types import SimpleNamespace
+
+    seen = []
+    core = mp._maxsim
+
+    def spy_scores(query, docs, **kwargs):
+        seen.append((docs, kwargs.get("zero_floor")))
+        return core.scores(query, docs, **kwargs)
+
+    monkeypatch.setattr(
+        mp, "_maxsim", SimpleNamespace(scores=spy_scores, PackedDocs=core.PackedDocs)
+    )
+    ids, queries, docs = make_workload(8, n_queries=2, n_docs=10)
+    for exact in (False, True):
+        seen.clear()
+        mp.rerank(ids, queries, docs, exact=exact)
+        assert len(seen) == 2
+        for (passed, zero_floor), originals in zip(seen, docs):
+            assert len(passed) == len(originals)
+            assert all(p is o for p, o in zip(passed, originals))
+            lengths = np.array([len(o) for o in originals])
+            if exact:
+                assert zero_floor is None
+            else:
+                np.testing.assert_array_equal(zero_floor, lengths < lengths.max())
