@@ -1,4 +1,4 @@
-"""Smoke test of benches/bench_pylate.py (tiny sizes): rows, agreement, memory."""
+"""Smoke test of maxsim.bench.pylate (benches/bench_pylate.py): rows, agreement, memory."""
 
 from __future__ import annotations
 
@@ -12,17 +12,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 pytest.importorskip("torch")
 pytest.importorskip("pylate")
 
-BENCH = Path(__file__).resolve().parent.parent / "benches" / "bench_pylate.py"
+WRAPPER = Path(__file__).resolve().parent.parent / "benches" / "bench_pylate.py"
 TINY = {"n_queries": 2, "query_len": 8, "n_docs": 12, "min_len": 3, "max_len": 20, "dim": 16}
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_pylate", BENCH)
+    from maxsim.bench import pylate
+
+    return pylate
+
+
+def test_wrapper_reexports(bench) -> None:
+    spec = importlib.util.spec_from_file_location("bench_pylate", WRAPPER)
     module = importlib.util.module_from_spec(spec)
     assert spec.loader is not None
     spec.loader.exec_module(module)
-    return module
+    assert module.pylate_rows is bench.pylate_rows
+    assert module.peak_memory_mib is bench.peak_memory_mib
 
 
 def test_pylate_rows(bench) -> None:

@@ -57,6 +57,7 @@ def __getattr__(name: str):  # PEP 562: keep `import maxsim` free of torch
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'maxsim' has no attribute {name!r}")
 
+
 __all__ = [
     "PackedDocs",
     "get_num_threads",

@@ -9,46 +9,102 @@ import subprocess
 import sys
 from typing import Sequence
 
-THREAD_ENV = (
-    "MAXSIM_NUM_THREADS",
-    "RAYON_NUM_THREADS",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-)
+from maxsim.bench._common import THREAD_ENV, child_env, skipped_notes
+from maxsim.bench.suites import BINARY_CODES_PER_DOC, DEFAULT_SUITES, SUITES
+
+__all__ = ["THREAD_ENV", "main"]
+
+BENCH_EPILOG = f"""\
+suites (each prints its own table; --json holds the rows of all of them):
+  float    float32 MaxSim, workloads fixed / variable / batch (--workloads), vs
+           maxsim-cpu, torch (einsum; matmul + amax) and numpy
+  binary   Hamming search, 512 and 1024-bit codes, 100 queries, k = 10 and 100,
+           and one query at a time, vs faiss IndexBinaryFlat, usearch and numpy
+  reduced  float16 / bfloat16 / int8 documents vs float32, maxsim-cpu and
+           NumKong; plus top-10 overlap with float32 MaxSim
+  pylate   maxsim.pylate vs pylate.rank.rerank and pylate.scores.colbert_scores
+           (needs torch and pylate; runs only when named: --suite ...,pylate or all)
+
+sizes: --docs N is the number of documents per workload in float and reduced
+(300 tokens each, or 50-800 in 'variable'), N x {BINARY_CODES_PER_DOC} database codes in binary
+(default: {1000 * BINARY_CODES_PER_DOC:,}), and the candidates per query / padded batch size in
+pylate. --repeat R timed repetitions, median reported, in every suite (binary's
+one-query rows: 3; reduced's end-to-end rows: max(3, R // 2); PyLate's own
+rows: max(3, R // 4)).
+
+Every (suite, thread count) runs in a fresh worker process with the thread
+variables set ({", ".join(THREAD_ENV[:3])}, ...). Peers are optional
+(pip install 'maxsim[bench]'): a missing one is skipped, with a note.
+speedup = median ms of the suite's reference peer (float: maxsim-cpu, else
+numpy; binary: faiss, else usearch, else numpy; reduced: maxsim-cpu float32,
+else maxsim float32; pylate: PyLate) / median ms of the row, in the same
+workload and thread count: above 1, the row is that much faster than the peer.
+"""
+
+
+def _suite_list(text: str) -> list[str]:
+    names: list[str] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        expanded = list(SUITES) if part == "all" else [part]
+        for name in expanded:
+            if name not in SUITES:
+                raise argparse.ArgumentTypeError(
+                    f"unknown suite {name!r}; choose from {', '.join(SUITES)} or all"
+                )
+            if name not in names:
+                names.append(name)
+    if not names:
+        raise argparse.ArgumentTypeError("no suite given")
+    return names
+
+
+def _thread_list(text: str) -> list[int]:
+    counts = set()
+    for part in text.split(","):
+        part = part.strip()
+        if part == "all":
+            counts.add(os.cpu_count() or 1)
+        elif part:
+            try:
+                value = int(part)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"bad thread count {part!r}") from None
+            if value < 1:
+                raise argparse.ArgumentTypeError(f"thread count must be >= 1, got {value}")
+            counts.add(value)
+    if not counts:
+        raise argparse.ArgumentTypeError("no thread count given")
+    return sorted(counts)
 
 
 def _worker(args: argparse.Namespace) -> None:
     """Runs in a child process whose thread variables are already set."""
-    import maxsim
-    from maxsim.bench import core, workloads
+    from maxsim.bench import _common
+    from maxsim.bench.suites import run_suite
 
-    try:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    except ImportError:
-        pass
-    maxsim.set_num_threads(args.threads)
-    rows = []
-    for name in args.workloads.split(","):
-        w = workloads.make(name, n_docs=args.docs)
-        for row in core.run(w, args.repeat):
-            row["threads"] = args.threads
-            rows.append(row)
-        del w
-    print(json.dumps(rows))
+    rows = run_suite(
+        args.suite,
+        args.threads,
+        args.repeat,
+        args.docs,
+        workloads=args.workloads.split(","),
+        first=args.first,
+    )
+    print(json.dumps({"rows": rows, "skipped": _common.SKIPPED}))
 
 
-def _spawn(threads: int, args: argparse.Namespace) -> list[dict]:
-    env = dict(os.environ)
-    for var in THREAD_ENV:
-        env[var] = str(threads)
+def _spawn(suite: str, threads: int, first: bool, args: argparse.Namespace) -> dict | None:
+    """One suite at one thread count in a fresh process; None when the worker failed."""
     cmd = [
         sys.executable,
         "-m",
         "maxsim.cli",
         "_worker",
+        "--suite",
+        suite,
         "--threads",
         str(threads),
         "--workloads",
@@ -58,71 +114,76 @@ def _spawn(threads: int, args: argparse.Namespace) -> list[dict]:
         "--docs",
         str(args.docs),
     ]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.stderr.write(out.stderr)
-        raise SystemExit(f"benchmark worker with {threads} thread(s) failed")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    if first:
+        cmd.append("--first")
+    out = subprocess.run(cmd, env=child_env(threads), capture_output=True, text=True)
+    lines = out.stdout.strip().splitlines()
+    if out.returncode != 0 or not lines:
+        sys.stderr.write(out.stderr[-4000:])
+        return None
+    return json.loads(lines[-1])
 
 
-def _table(rows: list[dict], peak_gflops: float | None, markdown: bool) -> str:
-    headers = ["workload", "threads", "impl", "ms/query", "GFLOP/s", "% peak", "maxsim speedup"]
-    lines = []
-    ours = {(r["workload"], r["threads"]): r["ms_per_query"] for r in rows if r["impl"] == "maxsim"}
-    for r in rows:
-        peak = f"{100 * r['gflops'] / (peak_gflops * r['threads']):.0f}%" if peak_gflops else "-"
-        base = ours.get((r["workload"], r["threads"]))
-        speed = "-" if r["impl"] == "maxsim" or not base else f"{r['ms_per_query'] / base:.1f}x"
-        mark = "" if r.get("agrees_with_maxsim", True) else " (!)"
-        lines.append(
-            [
-                r["workload"],
-                str(r["threads"]),
-                r["impl"] + mark,
-                f"{r['ms_per_query']:.2f}",
-                f"{r['gflops']:.1f}",
-                peak,
-                speed,
-            ]
-        )
-    if markdown:
-        out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-        out += ["| " + " | ".join(line) + " |" for line in lines]
-        return "\n".join(out)
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(headers)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join(
-        [fmt.format(*headers), fmt.format(*("-" * w for w in widths))]
-        + [fmt.format(*line) for line in lines]
-    )
-
-
-def _bench(args: argparse.Namespace) -> None:
+def _bench(args: argparse.Namespace) -> int:
     import maxsim
+    from maxsim.bench import suites as sx
 
     info = maxsim.info()
     cpu = _cpu_name()
     peak = maxsim._native.fma_peak_gflops(info["kernel"]) if info["kernel"] != "scalar" else None
     print(f"maxsim {info['version']}  kernel={info['kernel']}  cpu={cpu}  cores={os.cpu_count()}")
+    print(sx.summary(info))
     if peak:
         print(f"measured single-core fp32 FMA peak: {peak:.1f} GFLOP/s ({info['kernel']} vectors)")
-    threads = (
-        sorted({1, os.cpu_count() or 1})
-        if args.threads == "1,all"
-        else [int(t) for t in args.threads.split(",")]
-    )
+    threads: list[int] = args.threads
+    suites: list[str] = args.suite
     rows: list[dict] = []
-    for t in threads:
-        rows.extend(_spawn(t, args))
-    rows.sort(key=lambda r: (args.workloads.split(",").index(r["workload"]), r["threads"]))
-    print(_table(rows, peak, args.markdown))
-    print(
-        "speedup = peer ms / maxsim ms in the same run; "
-        "% peak = GFLOP/s / (threads x single-core peak)"
-    )
+    skipped: dict[str, str] = {}
+    failed: list[str] = []
+    for suite in suites:
+        for i, t in enumerate(threads):
+            print(f"[maxsim bench] {suite}, {t} thread(s)...", file=sys.stderr, flush=True)
+            out = _spawn(suite, t, i == 0, args)
+            if out is None:
+                failed.append(f"{suite} with {t} thread(s)")
+                continue
+            rows.extend(out["rows"])
+            for name, why in out["skipped"].items():
+                skipped.setdefault(name, why)
+    if "binary" in suites:
+        from maxsim.bench.binary import add_scaling
+
+        add_scaling([r for r in rows if r.get("suite") == "binary"])
+    rows = sx.sort_rows(sx.annotate(rows), suites)
+    notes = skipped_notes(skipped)
+    if "pylate" in suites and not any(r["suite"] == "pylate" for r in rows):
+        notes.append("the pylate suite needs torch and pylate (pip install pylate)")
+    notes += [f"the worker for {f} failed (its error is above)" for f in failed]
+    for suite in suites:
+        print()
+        print(sx.format_suite(suite, rows, args.markdown, peak))
+    if notes:
+        print()
+        for note in notes:
+            print(f"note: {note}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"info": info, "cpu": cpu, "peak_gflops": peak, "rows": rows}, f, indent=1)
+            json.dump(
+                {
+                    "info": info,
+                    "cpu": cpu,
+                    "peak_gflops": peak,
+                    "suites": suites,
+                    "threads": threads,
+                    "docs": args.docs,
+                    "repeat": args.repeat,
+                    "notes": notes,
+                    "rows": rows,
+                },
+                f,
+                indent=1,
+            )
+    return 1 if failed else 0
 
 
 def _cpu_name() -> str:
@@ -142,27 +203,61 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="maxsim", description="maxsim command line")
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(
-        "bench", help="compare maxsim's kernels with installed peers on this machine"
+        "bench",
+        help="compare maxsim's kernels with installed peers on this machine",
+        description="Compare maxsim's kernels with the installed peers on this machine, "
+        "in one run: one table per suite.",
+        epilog=BENCH_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     bench.add_argument(
-        "--workloads", default="fixed,variable,batch", help="comma list of fixed, variable, batch"
+        "--suite",
+        type=_suite_list,
+        default=list(DEFAULT_SUITES),
+        help=f"comma list of {', '.join(SUITES)}, or all "
+        f"(default: {','.join(DEFAULT_SUITES)}; pylate only when named)",
     )
-    bench.add_argument("--threads", default="1,all", help="comma list of thread counts, or '1,all'")
     bench.add_argument(
-        "--repeat", type=int, default=7, help="timed repetitions per cell (median reported)"
+        "--workloads",
+        default="fixed,variable,batch",
+        help="float suite: comma list of fixed, variable, batch",
     )
-    bench.add_argument("--docs", type=int, default=1000, help="documents per workload")
-    bench.add_argument("--markdown", action="store_true", help="print a markdown table")
-    bench.add_argument("--json", help="also write the results to this file")
+    bench.add_argument(
+        "--threads",
+        type=_thread_list,
+        default="1,all",
+        help="comma list of thread counts, 'all' = every CPU (default: 1,all)",
+    )
+    bench.add_argument(
+        "--repeat",
+        type=int,
+        default=7,
+        help="timed repetitions per cell, median reported (default: 7)",
+    )
+    bench.add_argument(
+        "--docs",
+        type=int,
+        default=1000,
+        help="documents per workload (default: 1000; binary: x 1000 codes; see below)",
+    )
+    bench.add_argument("--markdown", action="store_true", help="print markdown tables")
+    bench.add_argument("--json", help="also write every row of every suite to this file")
     sub.add_parser("info", help="print the kernel, CPU features and thread count")
     worker = sub.add_parser("_worker")
+    worker.add_argument("--suite", choices=SUITES, default="float")
     worker.add_argument("--threads", type=int, required=True)
     worker.add_argument("--workloads", required=True)
     worker.add_argument("--repeat", type=int, required=True)
     worker.add_argument("--docs", type=int, required=True)
+    worker.add_argument("--first", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "bench":
-        _bench(args)
+        if args.repeat < 1 or args.docs < 1:
+            bench.error("--repeat and --docs must be >= 1")
+        unknown = set(args.workloads.split(",")) - {"fixed", "variable", "batch"}
+        if unknown:
+            bench.error(f"unknown float workload(s): {', '.join(sorted(unknown))}")
+        raise SystemExit(_bench(args))
     elif args.command == "info":
         import maxsim
 

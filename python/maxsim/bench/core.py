@@ -1,4 +1,8 @@
-"""Float32 MaxSim against maxsim-cpu, torch (einsum; matmul + amax) and numpy."""
+"""Float32 MaxSim against maxsim-cpu, torch (einsum; matmul + amax) and numpy.
+
+maxsim-cpu and torch are optional: when one is not installed its rows are
+skipped (and recorded in :data:`maxsim.bench._common.SKIPPED`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Callable
 
 import numpy as np
 
+from ._common import optional
 from .workloads import Workload
 
 
@@ -34,9 +39,8 @@ def implementations(w: Workload) -> dict[str, Callable[[], np.ndarray]]:
         packed = maxsim.PackedDocs(w.flat, w.offsets)
         impls["maxsim"] = lambda: maxsim.scores_batch(queries, packed)
 
-    try:
-        import maxsim_cpu
-
+    maxsim_cpu = optional("maxsim_cpu")
+    if maxsim_cpu is not None:
         if w.fixed_len is not None:
             docs = w.docs3d
             impls["maxsim-cpu"] = lambda: np.stack(
@@ -47,8 +51,6 @@ def implementations(w: Workload) -> dict[str, Callable[[], np.ndarray]]:
             impls["maxsim-cpu"] = lambda: np.stack(
                 [maxsim_cpu.maxsim_scores_variable(q, doc_list) for q in queries]
             )
-    except ImportError:
-        pass
 
     starts = w.offsets[:-1]
     if w.fixed_len is not None:
@@ -69,9 +71,8 @@ def implementations(w: Workload) -> dict[str, Callable[[], np.ndarray]]:
 
         impls["numpy"] = numpy_variable
 
-    try:
-        import torch
-    except ImportError:
+    torch = optional("torch")
+    if torch is None:
         return impls
     tq = torch.from_numpy(queries)
     if w.fixed_len is not None:

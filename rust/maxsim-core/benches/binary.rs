@@ -12,16 +12,10 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use maxsim_core::binary::{interleave, maxsim_scores_batch_with, search_with, Codes, HammingImpl};
 use maxsim_core::DocSet;
 
+mod common;
+
 fn lcg_bytes(n: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 56) as u8
-        })
-        .collect()
+    common::lcg(n, seed, |state| (state >> 56) as u8)
 }
 
 fn impls() -> impl Iterator<Item = HammingImpl> {

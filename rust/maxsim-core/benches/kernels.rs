@@ -5,17 +5,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
 use maxsim_core::{DocSet, Kernel};
 
-fn lcg_values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
-}
+mod common;
+use common::lcg_values;
 
 fn float_kernels(c: &mut Criterion) {
     maxsim_core::set_num_threads(1).unwrap();

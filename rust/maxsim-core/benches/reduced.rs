@@ -11,17 +11,8 @@ use maxsim_core::reduced::{
 };
 use maxsim_core::{DocSet, Kernel};
 
-fn lcg_values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed;
-    (0..n)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 40) as f32 / (1u64 << 24) as f32) - 0.5
-        })
-        .collect()
-}
+mod common;
+use common::lcg_values;
 
 fn reduced_kernels(c: &mut Criterion) {
     maxsim_core::set_num_threads(1).unwrap();

@@ -11,7 +11,7 @@ pub struct TopK {
 
 /// Descending by score, then ascending by index; NaN ranks below every number.
 #[inline]
-fn better(a: (f32, usize), b: (f32, usize)) -> Ordering {
+pub(crate) fn better<I: Ord>(a: &(f32, I), b: &(f32, I)) -> Ordering {
     let by_score = match (a.0.is_nan(), b.0.is_nan()) {
         (true, true) => Ordering::Equal,
         (true, false) => Ordering::Greater,
@@ -34,10 +34,10 @@ pub fn topk_desc(scores: &[f32], k: usize) -> TopK {
         };
     }
     if k < pairs.len() {
-        pairs.select_nth_unstable_by(k - 1, |a, b| better(*a, *b));
+        pairs.select_nth_unstable_by(k - 1, better);
         pairs.truncate(k);
     }
-    pairs.sort_unstable_by(|a, b| better(*a, *b));
+    pairs.sort_unstable_by(better);
     TopK {
         scores: pairs.iter().map(|p| p.0).collect(),
         indices: pairs.iter().map(|p| p.1 as i64).collect(),

@@ -7,24 +7,13 @@
 //! (`portable`, `popcnt`, `avx2-pshufb`, `avx512-vpopcntdq`, `neon-vcnt`)
 //! instead of the one the selected kernel implies; tests and benches use it.
 
+use crate::args::{self, contiguous, into_2d};
 use crate::errors::to_py;
-use maxsim_core::binary::{self, Codes, DbFloat, F16Bits, HammingImpl};
+use maxsim_core::binary::{self, Codes, DbFloat, F16Bits, HammingImpl, Positive};
 use maxsim_core::DocSet;
-use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-    PyUntypedArrayMethods,
-};
+use numpy::{PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-
-fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
-    array: &'a numpy::PyReadonlyArray<'_, T, D>,
-    name: &str,
-) -> PyResult<&'a [T]> {
-    array
-        .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous")))
-}
 
 fn resolve_impl(name: Option<&str>) -> PyResult<HammingImpl> {
     match name {
@@ -50,18 +39,21 @@ fn resolve_impl(name: Option<&str>) -> PyResult<HammingImpl> {
 }
 
 fn rows<'a>(name: &str, array: &'a PyReadonlyArray2<'_, u8>) -> PyResult<Codes<'a>> {
-    let shape = array.shape();
-    let data = contiguous(array, name)?;
-    Codes::rows(name, data, shape[0], shape[1]).map_err(to_py)
+    let (data, n, n_bytes) = args::matrix(array, name)?;
+    Codes::rows(name, data, n, n_bytes).map_err(to_py)
 }
 
-fn into_2d<T: numpy::Element>(
+/// `(n, dim)` values → `(n, ceil(dim / 8))` ubinary codes, with the GIL released.
+fn quantize_rows<P: Positive>(
     py: Python<'_>,
-    data: Vec<T>,
-    rows: usize,
-    cols: usize,
-) -> PyResult<Py<PyArray2<T>>> {
-    Ok(PyArray1::from_vec(py, data).reshape([rows, cols])?.unbind())
+    data: &[P],
+    n: usize,
+    dim: usize,
+) -> PyResult<Py<PyArray2<u8>>> {
+    let out = py
+        .detach(|| binary::quantize_ubinary(data, n, dim))
+        .map_err(to_py)?;
+    into_2d(py, out, n, dim.div_ceil(8))
 }
 
 /// Names of the Hamming implementations this CPU runs, and the one in force.
@@ -81,12 +73,8 @@ fn binary_quantize_f32<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f32>,
 ) -> PyResult<Py<PyArray2<u8>>> {
-    let (n, dim) = (x.shape()[0], x.shape()[1]);
-    let data = contiguous(&x, "x")?;
-    let out = py
-        .detach(|| binary::quantize_ubinary(data, n, dim))
-        .map_err(to_py)?;
-    into_2d(py, out, n, dim.div_ceil(8))
+    let (data, n, dim) = args::matrix(&x, "x")?;
+    quantize_rows(py, data, n, dim)
 }
 
 /// `(n, dim)` float64 → ubinary codes.
@@ -95,12 +83,8 @@ fn binary_quantize_f64<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
 ) -> PyResult<Py<PyArray2<u8>>> {
-    let (n, dim) = (x.shape()[0], x.shape()[1]);
-    let data = contiguous(&x, "x")?;
-    let out = py
-        .detach(|| binary::quantize_ubinary(data, n, dim))
-        .map_err(to_py)?;
-    into_2d(py, out, n, dim.div_ceil(8))
+    let (data, n, dim) = args::matrix(&x, "x")?;
+    quantize_rows(py, data, n, dim)
 }
 
 /// `(n, dim)` float16 (viewed as uint16) → ubinary codes.
@@ -109,13 +93,9 @@ fn binary_quantize_f16<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, u16>,
 ) -> PyResult<Py<PyArray2<u8>>> {
-    let (n, dim) = (x.shape()[0], x.shape()[1]);
-    let data = contiguous(&x, "x")?;
+    let (data, n, dim) = args::matrix(&x, "x")?;
     let bits: Vec<F16Bits> = data.iter().map(|&b| F16Bits(b)).collect();
-    let out = py
-        .detach(|| binary::quantize_ubinary(&bits, n, dim))
-        .map_err(to_py)?;
-    into_2d(py, out, n, dim.div_ceil(8))
+    quantize_rows(py, &bits, n, dim)
 }
 
 /// `(n, n_bytes)` codes → the interleaved word layout (1-D uint64).
@@ -124,8 +104,7 @@ fn binary_interleave<'py>(
     py: Python<'py>,
     codes: PyReadonlyArray2<'py, u8>,
 ) -> PyResult<Py<PyArray1<u64>>> {
-    let (n, n_bytes) = (codes.shape()[0], codes.shape()[1]);
-    let data = contiguous(&codes, "codes")?;
+    let (data, n, n_bytes) = args::matrix(&codes, "codes")?;
     let out = py
         .detach(|| binary::interleave(data, n, n_bytes))
         .map_err(to_py)?;
@@ -185,16 +164,12 @@ fn binary_search<'py>(
     n_bytes: usize,
     impl_name: Option<&str>,
 ) -> PyResult<Neighbors> {
-    if k < 1 {
-        return Err(PyValueError::new_err(format!(
-            "k: must be at least 1, got {k}"
-        )));
-    }
+    let k = args::at_least_one("k", k)?;
     let imp = resolve_impl(impl_name)?;
     let q = rows("query_codes", &query_codes)?;
     let db = database(&db_codes, &db_words, n, n_bytes)?;
     let res = py
-        .detach(|| binary::search_with(imp, &q, &db, k as usize))
+        .detach(|| binary::search_with(imp, &q, &db, k))
         .map_err(to_py)?;
     Ok((
         into_2d(py, res.distances, q.len(), res.k)?,
@@ -227,29 +202,13 @@ fn binary_search_rescore<'py>(
     db_i8: Option<PyReadonlyArray2<'py, i8>>,
     impl_name: Option<&str>,
 ) -> PyResult<Scored> {
-    if k < 1 {
-        return Err(PyValueError::new_err(format!(
-            "k: must be at least 1, got {k}"
-        )));
-    }
-    if rescore_multiplier < 1 {
-        return Err(PyValueError::new_err(format!(
-            "rescore_multiplier: must be at least 1, got {rescore_multiplier}"
-        )));
-    }
+    let k = args::at_least_one("k", k)?;
+    let rescore_multiplier = args::at_least_one("rescore_multiplier", rescore_multiplier)?;
     let imp = resolve_impl(impl_name)?;
     let db = database(&db_codes, &db_words, n, n_bytes)?;
-    let (n_queries, dim) = (query.shape()[0], query.shape()[1]);
-    let q = contiguous(&query, "query")?;
-    let f16_bits: Option<Vec<F16Bits>> = match &db_f16 {
-        Some(a) => Some(
-            contiguous(a, "db_float")?
-                .iter()
-                .map(|&b| F16Bits(b))
-                .collect(),
-        ),
-        None => None,
-    };
+    let (q, n_queries, dim) = args::matrix(&query, "query")?;
+    let f16_bits: Option<Vec<F16Bits>> =
+        args::optional(&db_f16, "db_float")?.map(|d| d.iter().map(|&b| F16Bits(b)).collect());
     let db_float = match (&db_f32, &f16_bits, &db_i8) {
         (None, None, None) => None,
         (Some(a), None, None) => Some(DbFloat::F32(contiguous(a, "db_float")?)),
@@ -269,7 +228,7 @@ fn binary_search_rescore<'py>(
                 dim,
                 &db,
                 flipped,
-                (k as usize, rescore_multiplier as usize),
+                (k, rescore_multiplier),
                 db_float,
             )
         })
@@ -284,18 +243,12 @@ fn query_slices<'a>(
     queries: &'a [PyReadonlyArray2<'_, u8>],
     n_bytes: usize,
 ) -> PyResult<Vec<&'a [u8]>> {
-    let mut out = Vec::with_capacity(queries.len());
-    for (i, q) in queries.iter().enumerate() {
-        if q.shape()[1] != n_bytes {
-            return Err(PyValueError::new_err(format!(
-                "query_codes[{i}]: codes of {} bytes (shape {:?}) do not match the documents' {n_bytes} bytes",
-                q.shape()[1],
-                q.shape()
-            )));
-        }
-        out.push(contiguous(q, "query_codes")?);
-    }
-    Ok(out)
+    args::row_slices(queries, n_bytes, "query_codes", |i, shape| {
+        format!(
+            "query_codes[{i}]: codes of {} bytes (shape {shape:?}) do not match the documents' {n_bytes} bytes",
+            shape[1]
+        )
+    })
 }
 
 fn run_maxsim(
@@ -325,9 +278,7 @@ fn binary_maxsim_fixed<'py>(
     dim: Option<usize>,
     impl_name: Option<&str>,
 ) -> PyResult<Py<PyArray2<i32>>> {
-    let shape = docs.shape().to_vec();
-    let data = contiguous(&docs, "docs_codes")?;
-    let set = DocSet::fixed(data, shape[0], shape[1], shape[2]).map_err(to_py)?;
+    let set = args::fixed_docs(&docs, "docs_codes")?;
     run_maxsim(py, &queries, set, dim, impl_name)
 }
 
@@ -342,10 +293,7 @@ fn binary_maxsim_packed<'py>(
     dim: Option<usize>,
     impl_name: Option<&str>,
 ) -> PyResult<Py<PyArray2<i32>>> {
-    let n_bytes = flat.shape()[1];
-    let data = contiguous(&flat, "docs_codes.flat")?;
-    let offs = contiguous(&offsets, "docs_codes.offsets")?;
-    let set = DocSet::packed(data, offs, n_bytes).map_err(to_py)?;
+    let set = args::packed_docs(&flat, &offsets, ("docs_codes.flat", "docs_codes.offsets"))?;
     run_maxsim(py, &queries, set, dim, impl_name)
 }
 
@@ -360,18 +308,12 @@ fn binary_maxsim_list<'py>(
     dim: Option<usize>,
     impl_name: Option<&str>,
 ) -> PyResult<Py<PyArray2<i32>>> {
-    let mut slices = Vec::with_capacity(docs.len());
-    for (i, d) in docs.iter().enumerate() {
-        if d.shape()[1] != n_bytes {
-            return Err(PyValueError::new_err(format!(
-                "docs_codes[{i}]: codes of {} bytes (shape {:?}) do not match {n_bytes} bytes",
-                d.shape()[1],
-                d.shape()
-            )));
-        }
-        slices.push(contiguous(d, "docs_codes")?);
-    }
-    let set = DocSet::list(slices, n_bytes).map_err(to_py)?;
+    let set = args::list_docs(&docs, n_bytes, "docs_codes", |i, shape| {
+        format!(
+            "docs_codes[{i}]: codes of {} bytes (shape {shape:?}) do not match {n_bytes} bytes",
+            shape[1]
+        )
+    })?;
     run_maxsim(py, &queries, set, dim, impl_name)
 }
 

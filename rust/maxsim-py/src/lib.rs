@@ -12,6 +12,7 @@
 
 use pyo3::prelude::*;
 
+mod args;
 mod binary;
 mod errors;
 mod float;

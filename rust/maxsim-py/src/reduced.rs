@@ -3,88 +3,15 @@
 //! per-token scales; the int8 quantizer and the 16-bit narrowing used by
 //! `maxsim.quantize`; and the per-dtype kernel description for `maxsim.info()`.
 
+use crate::args::{self, Queries};
 use crate::errors::to_py;
-use maxsim_core::float::{PreparedQueries, ScoreOptions};
-use maxsim_core::reduced::{self, bf16, f16, HalfFloat, HalfFormat, Int8Docs, Int8Queries};
+use maxsim_core::reduced::{self, bf16, f16, HalfFloat, HalfFormat, Int8Docs};
 use maxsim_core::{dispatch, DocSet};
 use numpy::{
     PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
     PyReadonlyArray3, PyReadonlyArrayDyn, PyUntypedArrayMethods,
 };
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-
-/// Borrows a C-contiguous array's buffer (the Python layer guarantees
-/// contiguity; this is the backstop for direct callers).
-fn contiguous<'a, T: numpy::Element, D: numpy::ndarray::Dimension>(
-    array: &'a numpy::PyReadonlyArray<'_, T, D>,
-    name: &str,
-) -> PyResult<&'a [T]> {
-    array
-        .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous")))
-}
-
-/// Float32 queries and optional masks, borrowed.
-struct Queries<'py> {
-    arrays: Vec<PyReadonlyArray2<'py, f32>>,
-    masks: Option<Vec<PyReadonlyArray1<'py, bool>>>,
-}
-
-impl Queries<'_> {
-    fn slices(&self, dim: usize) -> PyResult<(Vec<&[f32]>, Option<Vec<&[bool]>>)> {
-        let mut slices = Vec::with_capacity(self.arrays.len());
-        for (i, q) in self.arrays.iter().enumerate() {
-            let qdim = q.shape()[1];
-            if qdim != dim {
-                return Err(PyValueError::new_err(format!(
-                    "queries[{i}]: dimension {qdim} (shape {:?}) does not match the documents' dimension {dim}",
-                    q.shape()
-                )));
-            }
-            slices.push(contiguous(q, "queries")?);
-        }
-        let masks = match &self.masks {
-            None => None,
-            Some(m) => Some(
-                m.iter()
-                    .map(|m| contiguous(m, "queries_mask"))
-                    .collect::<PyResult<Vec<_>>>()?,
-            ),
-        };
-        Ok((slices, masks))
-    }
-
-    fn prepare(&self, dim: usize) -> PyResult<PreparedQueries> {
-        let (slices, masks) = self.slices(dim)?;
-        PreparedQueries::new(&slices, masks.as_deref(), dim).map_err(to_py)
-    }
-
-    fn quantize(&self, dim: usize) -> PyResult<Int8Queries> {
-        let (slices, masks) = self.slices(dim)?;
-        Int8Queries::quantize(&slices, masks.as_deref(), dim).map_err(to_py)
-    }
-}
-
-fn floor_slice<'a>(
-    zero_floor: &'a Option<PyReadonlyArray1<'_, bool>>,
-) -> PyResult<Option<&'a [bool]>> {
-    match zero_floor {
-        Some(f) => Ok(Some(contiguous(f, "zero_floor")?)),
-        None => Ok(None),
-    }
-}
-
-fn to_matrix(
-    py: Python<'_>,
-    out: Vec<f32>,
-    n_queries: usize,
-    n_docs: usize,
-) -> PyResult<Py<PyArray2<f32>>> {
-    Ok(PyArray1::from_vec(py, out)
-        .reshape([n_queries, n_docs])?
-        .unbind())
-}
 
 /// Scores half documents given as a `DocSet` over raw bits.
 fn run_half(
@@ -119,19 +46,14 @@ fn run_half(
         }
     }
     let prepared = queries.prepare(bits.dim())?;
-    let floor = floor_slice(&zero_floor)?;
     let (n_queries, n_docs) = (prepared.n_queries(), bits.len());
-    let options = ScoreOptions { zero_floor: floor };
-    let out = py
-        .detach(|| {
-            if bf16 {
-                reduced::maxsim_half_batch(&prepared, &typed::<bf16>(&bits), options)
-            } else {
-                reduced::maxsim_half_batch(&prepared, &typed::<f16>(&bits), options)
-            }
-        })
-        .map_err(to_py)?;
-    to_matrix(py, out, n_queries, n_docs)
+    args::score_matrix(py, n_queries, n_docs, &zero_floor, |options| {
+        if bf16 {
+            reduced::maxsim_half_batch(&prepared, &typed::<bf16>(&bits), options)
+        } else {
+            reduced::maxsim_half_batch(&prepared, &typed::<f16>(&bits), options)
+        }
+    })
 }
 
 /// Scores float32 queries against fixed-length 16-bit documents
@@ -146,19 +68,9 @@ fn maxsim_half_fixed<'py>(
     queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
-    let shape = docs.shape().to_vec();
-    let data = contiguous(&docs, "docs")?;
-    let set = DocSet::fixed(data, shape[0], shape[1], shape[2]).map_err(to_py)?;
-    run_half(
-        py,
-        Queries {
-            arrays: queries,
-            masks: queries_mask,
-        },
-        set,
-        bf16,
-        zero_floor,
-    )
+    let set = args::fixed_docs(&docs, "docs")?;
+    let queries = Queries::new(queries, queries_mask);
+    run_half(py, queries, set, bf16, zero_floor)
 }
 
 /// Scores against packed 16-bit documents: `flat` `(total_tokens, d)` uint16
@@ -174,20 +86,9 @@ fn maxsim_half_packed<'py>(
     queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
-    let dim = flat.shape()[1];
-    let data = contiguous(&flat, "flat")?;
-    let offs = contiguous(&offsets, "offsets")?;
-    let set = DocSet::packed(data, offs, dim).map_err(to_py)?;
-    run_half(
-        py,
-        Queries {
-            arrays: queries,
-            masks: queries_mask,
-        },
-        set,
-        bf16,
-        zero_floor,
-    )
+    let set = args::packed_docs(&flat, &offsets, ("flat", "offsets"))?;
+    let queries = Queries::new(queries, queries_mask);
+    run_half(py, queries, set, bf16, zero_floor)
 }
 
 /// Scores against a list of `(len_i, d)` 16-bit documents (uint16 bits).
@@ -202,28 +103,9 @@ fn maxsim_half_list<'py>(
     queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
-    let mut slices = Vec::with_capacity(docs.len());
-    for (i, d) in docs.iter().enumerate() {
-        if d.shape()[1] != dim {
-            return Err(PyValueError::new_err(format!(
-                "docs[{i}]: dimension {} (shape {:?}) does not match {dim}",
-                d.shape()[1],
-                d.shape()
-            )));
-        }
-        slices.push(contiguous(d, "docs")?);
-    }
-    let set = DocSet::list(slices, dim).map_err(to_py)?;
-    run_half(
-        py,
-        Queries {
-            arrays: queries,
-            masks: queries_mask,
-        },
-        set,
-        bf16,
-        zero_floor,
-    )
+    let set = args::list_docs(&docs, dim, "docs", args::doc_dim_mismatch(dim))?;
+    let queries = Queries::new(queries, queries_mask);
+    run_half(py, queries, set, bf16, zero_floor)
 }
 
 /// Scores float32 queries (quantized per token on the fly) against packed
@@ -240,22 +122,15 @@ fn maxsim_int8_packed<'py>(
     queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
-    let dim = codes.shape()[1];
-    let code_slice = contiguous(&codes, "codes")?;
-    let scale_slice = contiguous(&scales, "scales")?;
-    let offs = contiguous(&offsets, "offsets")?;
+    let (code_slice, _, dim) = args::matrix(&codes, "codes")?;
+    let scale_slice = args::contiguous(&scales, "scales")?;
+    let offs = args::contiguous(&offsets, "offsets")?;
     let docs = Int8Docs::packed(code_slice, scale_slice, offs, dim).map_err(to_py)?;
-    let q = Queries {
-        arrays: queries,
-        masks: queries_mask,
-    }
-    .quantize(dim)?;
-    let floor = floor_slice(&zero_floor)?;
+    let q = Queries::new(queries, queries_mask).quantize(dim)?;
     let (n_queries, n_docs) = (q.n_queries(), docs.len());
-    let out = py
-        .detach(|| reduced::maxsim_int8_batch(&q, &docs, ScoreOptions { zero_floor: floor }))
-        .map_err(to_py)?;
-    to_matrix(py, out, n_queries, n_docs)
+    args::score_matrix(py, n_queries, n_docs, &zero_floor, |options| {
+        reduced::maxsim_int8_batch(&q, &docs, options)
+    })
 }
 
 /// Per-token symmetric int8 quantization of `(n, d)` float32 rows:
@@ -265,13 +140,12 @@ fn quantize_int8<'py>(
     py: Python<'py>,
     flat: PyReadonlyArray2<'py, f32>,
 ) -> PyResult<(Py<PyArray2<i8>>, Py<PyArray1<f32>>)> {
-    let shape = flat.shape().to_vec();
-    let data = contiguous(&flat, "docs")?;
+    let (data, n, dim) = args::matrix(&flat, "docs")?;
     let (codes, scales) = py
-        .detach(|| reduced::quantize_int8(data, shape[1]))
+        .detach(|| reduced::quantize_int8(data, dim))
         .map_err(to_py)?;
-    let codes = PyArray1::from_vec(py, codes).reshape([shape[0], shape[1]])?;
-    Ok((codes.unbind(), PyArray1::from_vec(py, scales).unbind()))
+    let codes = args::into_2d(py, codes, n, dim)?;
+    Ok((codes, PyArray1::from_vec(py, scales).unbind()))
 }
 
 /// float32 → float16 (`bf16 = False`) or bfloat16 bits, same shape, round to
@@ -283,7 +157,7 @@ fn to_half_bits<'py>(
     bf16: bool,
 ) -> PyResult<Py<PyArrayDyn<u16>>> {
     let shape = values.shape().to_vec();
-    let data = contiguous(&values, "docs")?;
+    let data = args::contiguous(&values, "docs")?;
     let format = if bf16 {
         HalfFormat::Bf16
     } else {

@@ -14,8 +14,8 @@ use super::layout::Codes;
 use super::quantize::F16Bits;
 use crate::error::{invalid, Result};
 use crate::threads;
+use crate::topk::better;
 use rayon::prelude::*;
-use std::cmp::Ordering;
 
 /// Stored document vectors for exact rescoring, `n × dim` row-major.
 #[derive(Debug, Clone, Copy)]
@@ -82,18 +82,6 @@ pub struct Rescored {
     pub k: usize,
     pub scores: Vec<f32>,
     pub indices: Vec<i64>,
-}
-
-/// Descending score (NaN last), then ascending index.
-#[inline]
-fn better(a: &(f32, i64), b: &(f32, i64)) -> Ordering {
-    let by_score = match (a.0.is_nan(), b.0.is_nan()) {
-        (true, true) => Ordering::Equal,
-        (true, false) => Ordering::Greater,
-        (false, true) => Ordering::Less,
-        (false, false) => b.0.partial_cmp(&a.0).unwrap_or(Ordering::Equal),
-    };
-    by_score.then(a.1.cmp(&b.1))
 }
 
 /// `Σ_j query[j] · bit_j(code i)` over the first `query.len()` bits.

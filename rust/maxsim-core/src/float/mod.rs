@@ -20,6 +20,52 @@ use rayon::prelude::*;
 /// Query tokens are padded to a multiple of this, the widest vector in use (AVX-512).
 pub(crate) const QUERY_PAD: usize = 16;
 
+/// Checks the query width and that `masks`, when given, has one mask per query.
+pub(crate) fn check_query_masks(
+    masks: Option<&[&[bool]]>,
+    n_queries: usize,
+    dim: usize,
+) -> Result<()> {
+    if dim == 0 {
+        return invalid!("query: dimension must be at least 1");
+    }
+    if let Some(masks) = masks {
+        if masks.len() != n_queries {
+            return invalid!(
+                "query_mask: {} masks for {} queries",
+                masks.len(),
+                n_queries
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Query `s`'s mask, if any, after checking that the query has tokens (`nq`)
+/// and its mask one entry per token.
+pub(crate) fn query_mask<'m>(
+    masks: Option<&[&'m [bool]]>,
+    s: usize,
+    nq: usize,
+    dim: usize,
+) -> Result<Option<&'m [bool]>> {
+    if nq == 0 {
+        return invalid!(
+            "query {s}: has zero tokens, shape (0, {dim}); a query needs at least one token"
+        );
+    }
+    let mask = masks.map(|m| m[s]);
+    if let Some(mask) = mask {
+        if mask.len() != nq {
+            return invalid!(
+                "query_mask: has {} entries but query {s} has {nq} tokens",
+                mask.len()
+            );
+        }
+    }
+    Ok(mask)
+}
+
 /// One or more queries, transposed for the kernels.
 #[derive(Debug, Clone)]
 pub struct PreparedQueries {
@@ -40,18 +86,7 @@ impl PreparedQueries {
     /// `masks[s]`, when given, has one entry per token of query `s`; `false`
     /// tokens are skipped. A query whose tokens are all masked scores 0.
     pub fn new(queries: &[&[f32]], masks: Option<&[&[bool]]>, dim: usize) -> Result<Self> {
-        if dim == 0 {
-            return invalid!("query: dimension must be at least 1");
-        }
-        if let Some(masks) = masks {
-            if masks.len() != queries.len() {
-                return invalid!(
-                    "query_mask: {} masks for {} queries",
-                    masks.len(),
-                    queries.len()
-                );
-            }
-        }
+        check_query_masks(masks, queries.len(), dim)?;
         let mut segments = Vec::with_capacity(queries.len() + 1);
         segments.push(0usize);
         let mut kept: Vec<&[f32]> = Vec::new();
@@ -62,19 +97,7 @@ impl PreparedQueries {
                     query.len()
                 );
             }
-            let nq = query.len() / dim;
-            if nq == 0 {
-                return invalid!("query {s}: has zero tokens, shape (0, {dim}); a query needs at least one token");
-            }
-            let mask = masks.map(|m| m[s]);
-            if let Some(mask) = mask {
-                if mask.len() != nq {
-                    return invalid!(
-                        "query_mask: has {} entries but query {s} has {nq} tokens",
-                        mask.len()
-                    );
-                }
-            }
+            let mask = query_mask(masks, s, query.len() / dim, dim)?;
             for (i, row) in query.chunks_exact(dim).enumerate() {
                 if mask.is_none_or(|m| m[i]) {
                     kept.push(row);
@@ -160,20 +183,49 @@ pub fn maxsim_scores_batch_with(
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
-    if !kernel.is_supported() {
-        return Err(crate::Error::Unsupported(format!(
+    check_kernel(kernel)?;
+    check_dim(docs.dim(), queries.dim)?;
+    check_floor(&options, docs.len())?;
+    let kernel_fn = doc_maxes_fn(kernel);
+    Ok(drive(
+        docs.len(),
+        &queries.segments,
+        queries.stride,
+        options.zero_floor,
+        || (),
+        |_, i, maxes| {
+            // SAFETY: `kernel` is supported by this CPU (checked above); the
+            // document is a non-empty whole number of `dim`-wide rows (DocSet
+            // invariants) and `maxes` has `stride` entries.
+            unsafe { kernel_fn(queries, docs.doc(i), maxes) }
+        },
+    ))
+}
+
+/// `Unsupported` unless this CPU runs `kernel`.
+pub(crate) fn check_kernel(kernel: Kernel) -> Result<()> {
+    if kernel.is_supported() {
+        Ok(())
+    } else {
+        Err(crate::Error::Unsupported(format!(
             "kernel {:?} is not supported by this CPU",
             kernel.name()
-        )));
+        )))
     }
-    if docs.dim() != queries.dim {
+}
+
+/// Documents must be as wide as the queries.
+pub(crate) fn check_dim(doc_dim: usize, query_dim: usize) -> Result<()> {
+    if doc_dim != query_dim {
         return invalid!(
-            "docs: dimension {} does not match the query dimension {}",
-            docs.dim(),
-            queries.dim
+            "docs: dimension {doc_dim} does not match the query dimension {query_dim}"
         );
     }
-    let n_docs = docs.len();
+    Ok(())
+}
+
+/// `zero_floor`, when given, has one entry per document.
+pub(crate) fn check_floor(options: &ScoreOptions<'_>, n_docs: usize) -> Result<()> {
     if let Some(floor) = options.zero_floor {
         if floor.len() != n_docs {
             return invalid!(
@@ -182,33 +234,49 @@ pub fn maxsim_scores_batch_with(
             );
         }
     }
-    let n_queries = queries.n_queries();
+    Ok(())
+}
+
+/// The parallel driver of every float-score path (float32, float16, bfloat16,
+/// int8): runs `per_doc(state, doc_index, maxes)` for every document on the
+/// pool and reduces each document's token maxima into per-query scores.
+/// `init` makes one state per task (scratch buffers; AMX tile configuration).
+/// Returns `n_queries × n_docs` values, row-major.
+pub(crate) fn drive<S, Init, Doc>(
+    n_docs: usize,
+    segments: &[usize],
+    stride: usize,
+    zero_floor: Option<&[bool]>,
+    init: Init,
+    per_doc: Doc,
+) -> Vec<f32>
+where
+    Init: Fn() -> S + Sync,
+    Doc: Fn(&mut S, usize, &mut [f32]) + Sync,
+{
+    let n_queries = segments.len() - 1;
     let mut doc_major = vec![0.0f32; n_docs * n_queries];
     if n_docs == 0 || n_queries == 0 {
-        return Ok(doc_major);
+        return doc_major;
     }
-    let kernel_fn = doc_maxes_fn(kernel);
     let per_task = docs_per_task(n_docs, threads::num_threads());
     threads::install(|| {
         doc_major
             .par_chunks_mut(per_task * n_queries)
             .enumerate()
             .for_each(|(task, out)| {
-                let mut maxes = vec![0.0f32; queries.stride];
+                let mut state = init();
+                let mut maxes = vec![0.0f32; stride];
                 for (j, row) in out.chunks_mut(n_queries).enumerate() {
                     let doc_index = task * per_task + j;
-                    let doc = docs.doc(doc_index);
-                    // SAFETY: `kernel` is supported by this CPU (checked above);
-                    // `doc` is a non-empty whole number of `dim`-wide rows (DocSet
-                    // invariants) and `maxes` has `stride` entries.
-                    unsafe { kernel_fn(queries, doc, &mut maxes) };
-                    let floor = options.zero_floor.is_some_and(|f| f[doc_index]);
-                    sum_segments(queries, &maxes, floor, row);
+                    per_doc(&mut state, doc_index, &mut maxes);
+                    let floor = zero_floor.is_some_and(|f| f[doc_index]);
+                    sum_segments(segments, &maxes, floor, row);
                 }
             });
     });
     if n_queries == 1 {
-        return Ok(doc_major);
+        return doc_major;
     }
     let mut out = vec![0.0f32; n_docs * n_queries];
     for (d, row) in doc_major.chunks_exact(n_queries).enumerate() {
@@ -216,14 +284,15 @@ pub fn maxsim_scores_batch_with(
             out[s * n_docs + d] = v;
         }
     }
-    Ok(out)
+    out
 }
 
-/// Sums each query's token maxima in token order (in f64, rounded once).
+/// Sums each query's token maxima in token order (in f64, rounded once); with
+/// `zero_floor` each maximum is floored at 0.
 #[inline]
-fn sum_segments(queries: &PreparedQueries, maxes: &[f32], zero_floor: bool, out: &mut [f32]) {
+fn sum_segments(segments: &[usize], maxes: &[f32], zero_floor: bool, out: &mut [f32]) {
     for (s, slot) in out.iter_mut().enumerate() {
-        let tokens = &maxes[queries.segments[s]..queries.segments[s + 1]];
+        let tokens = &maxes[segments[s]..segments[s + 1]];
         let total: f64 = if zero_floor {
             tokens
                 .iter()

@@ -40,31 +40,25 @@ pub trait HalfFloat: Copy + Send + Sync + 'static {
     fn from_bits_slice(bits: &[u16]) -> &[Self];
 }
 
-impl HalfFloat for half::f16 {
-    const FORMAT: HalfFormat = HalfFormat::F16;
-    fn as_bits(values: &[Self]) -> &[u16] {
-        half::slice::HalfFloatSliceExt::reinterpret_cast(values)
-    }
-    fn as_bits_mut(values: &mut [Self]) -> &mut [u16] {
-        half::slice::HalfFloatSliceExt::reinterpret_cast_mut(values)
-    }
-    fn from_bits_slice(bits: &[u16]) -> &[Self] {
-        half::slice::HalfBitsSliceExt::reinterpret_cast(bits)
-    }
+/// Both formats reinterpret their slices through the `half` crate.
+macro_rules! impl_half_float {
+    ($($ty:ty => $format:ident),*) => {$(
+        impl HalfFloat for $ty {
+            const FORMAT: HalfFormat = HalfFormat::$format;
+            fn as_bits(values: &[Self]) -> &[u16] {
+                half::slice::HalfFloatSliceExt::reinterpret_cast(values)
+            }
+            fn as_bits_mut(values: &mut [Self]) -> &mut [u16] {
+                half::slice::HalfFloatSliceExt::reinterpret_cast_mut(values)
+            }
+            fn from_bits_slice(bits: &[u16]) -> &[Self] {
+                half::slice::HalfBitsSliceExt::reinterpret_cast(bits)
+            }
+        }
+    )*};
 }
 
-impl HalfFloat for half::bf16 {
-    const FORMAT: HalfFormat = HalfFormat::Bf16;
-    fn as_bits(values: &[Self]) -> &[u16] {
-        half::slice::HalfFloatSliceExt::reinterpret_cast(values)
-    }
-    fn as_bits_mut(values: &mut [Self]) -> &mut [u16] {
-        half::slice::HalfFloatSliceExt::reinterpret_cast_mut(values)
-    }
-    fn from_bits_slice(bits: &[u16]) -> &[Self] {
-        half::slice::HalfBitsSliceExt::reinterpret_cast(bits)
-    }
-}
+impl_half_float!(half::f16 => F16, half::bf16 => Bf16);
 
 /// Narrows `n` f32 values at `src` to 16-bit values at `dst` (round to nearest even).
 pub(crate) type FromF32Fn = unsafe fn(src: *const f32, dst: *mut u16, n: usize);

@@ -19,9 +19,9 @@
 //!   then scaled in float32 in a fixed order, so every ISA returns bitwise
 //!   identical scores (see `int8`).
 //!
-//! Both drivers split documents over the rayon pool exactly like the float32
-//! driver: per-document results do not depend on the thread count, and a
-//! query scores the same alone or in a batch.
+//! Both run on the float32 driver (`float::drive`), which splits documents
+//! over the rayon pool: per-document results do not depend on the thread
+//! count, and a query scores the same alone or in a batch.
 
 pub(crate) mod half;
 pub(crate) mod half_blocked;
@@ -34,13 +34,18 @@ pub use quantize::{
     quantize_int8, quantize_row, to_half, to_half_bits, MAX_INT8_DIM, MIN_INT8_ABSMAX,
 };
 
-use self::int8::PackedI8;
+use self::int8::{I8Dot, PackedI8};
+#[cfg(target_arch = "aarch64")]
+use crate::arch::aarch64::neon::reduced as neon;
+#[cfg(target_arch = "x86_64")]
+use crate::arch::x86_64::{avx2::reduced as avx2, avx512::reduced as avx512};
 use crate::dispatch::{selected_kernel, Kernel};
 use crate::docs::DocSet;
 use crate::error::{invalid, Error, Result};
-use crate::float::{PreparedQueries, ScoreOptions};
-use crate::threads;
-use rayon::prelude::*;
+use crate::float::{
+    check_dim, check_floor, check_kernel, check_query_masks, drive, query_mask, PreparedQueries,
+    ScoreOptions,
+};
 
 // ---------------------------------------------------------------------------
 // Queries
@@ -55,35 +60,11 @@ fn select_tokens(
     masks: Option<&[&[bool]]>,
     dim: usize,
 ) -> Result<Selection> {
-    if dim == 0 {
-        return invalid!("query: dimension must be at least 1");
-    }
-    if let Some(masks) = masks {
-        if masks.len() != token_counts.len() {
-            return invalid!(
-                "query_mask: {} masks for {} queries",
-                masks.len(),
-                token_counts.len()
-            );
-        }
-    }
+    check_query_masks(masks, token_counts.len(), dim)?;
     let mut kept = Vec::new();
     let mut segments = vec![0usize];
     for (s, &nq) in token_counts.iter().enumerate() {
-        if nq == 0 {
-            return invalid!(
-                "query {s}: has zero tokens, shape (0, {dim}); a query needs at least one token"
-            );
-        }
-        let mask = masks.map(|m| m[s]);
-        if let Some(mask) = mask {
-            if mask.len() != nq {
-                return invalid!(
-                    "query_mask: has {} entries but query {s} has {nq} tokens",
-                    mask.len()
-                );
-            }
-        }
+        let mask = query_mask(masks, s, nq, dim)?;
         for i in 0..nq {
             if mask.is_none_or(|m| m[i]) {
                 kept.push((s, i));
@@ -353,105 +334,6 @@ impl<'a> Int8Docs<'a> {
 }
 
 // ---------------------------------------------------------------------------
-// The shared parallel driver
-// ---------------------------------------------------------------------------
-
-/// Documents per parallel task (as the float32 driver).
-fn docs_per_task(n_docs: usize, n_threads: usize) -> usize {
-    (n_docs / (n_threads * 8)).clamp(1, 64)
-}
-
-/// Sums each query's token maxima in token order (f64, rounded once), as the
-/// float32 driver does; with `zero_floor` each maximum is floored at 0.
-#[inline]
-fn sum_segments(segments: &[usize], maxes: &[f32], zero_floor: bool, out: &mut [f32]) {
-    for (s, slot) in out.iter_mut().enumerate() {
-        let tokens = &maxes[segments[s]..segments[s + 1]];
-        let total: f64 = if zero_floor {
-            tokens
-                .iter()
-                .map(|&m| if m > 0.0 { m as f64 } else { 0.0 })
-                .sum()
-        } else {
-            tokens.iter().map(|&m| m as f64).sum()
-        };
-        *slot = total as f32;
-    }
-}
-
-fn check_floor(options: &ScoreOptions<'_>, n_docs: usize) -> Result<()> {
-    if let Some(floor) = options.zero_floor {
-        if floor.len() != n_docs {
-            return invalid!(
-                "zero_floor: has {} entries for {n_docs} documents",
-                floor.len()
-            );
-        }
-    }
-    Ok(())
-}
-
-fn check_kernel(kernel: Kernel) -> Result<()> {
-    if kernel.is_supported() {
-        Ok(())
-    } else {
-        Err(Error::Unsupported(format!(
-            "kernel {:?} is not supported by this CPU",
-            kernel.name()
-        )))
-    }
-}
-
-/// Runs `per_doc(state, doc_index, maxes)` for every document on the pool and
-/// reduces each document's token maxima into per-query scores. `init` makes
-/// one state per task (scratch buffers; AMX tile configuration). Returns
-/// `n_queries × n_docs` values, row-major.
-fn drive<S, Init, Doc>(
-    n_docs: usize,
-    segments: &[usize],
-    stride: usize,
-    zero_floor: Option<&[bool]>,
-    init: Init,
-    per_doc: Doc,
-) -> Vec<f32>
-where
-    Init: Fn() -> S + Sync,
-    Doc: Fn(&mut S, usize, &mut [f32]) + Sync,
-{
-    let n_queries = segments.len() - 1;
-    let mut doc_major = vec![0.0f32; n_docs * n_queries];
-    if n_docs == 0 || n_queries == 0 {
-        return doc_major;
-    }
-    let per_task = docs_per_task(n_docs, threads::num_threads());
-    threads::install(|| {
-        doc_major
-            .par_chunks_mut(per_task * n_queries)
-            .enumerate()
-            .for_each(|(task, out)| {
-                let mut state = init();
-                let mut maxes = vec![0.0f32; stride];
-                for (j, row) in out.chunks_mut(n_queries).enumerate() {
-                    let doc_index = task * per_task + j;
-                    per_doc(&mut state, doc_index, &mut maxes);
-                    let floor = zero_floor.is_some_and(|f| f[doc_index]);
-                    sum_segments(segments, &maxes, floor, row);
-                }
-            });
-    });
-    if n_queries == 1 {
-        return doc_major;
-    }
-    let mut out = vec![0.0f32; n_docs * n_queries];
-    for (d, row) in doc_major.chunks_exact(n_queries).enumerate() {
-        for (s, &v) in row.iter().enumerate() {
-            out[s * n_docs + d] = v;
-        }
-    }
-    out
-}
-
-// ---------------------------------------------------------------------------
 // float16 / bfloat16
 // ---------------------------------------------------------------------------
 
@@ -474,12 +356,7 @@ pub fn maxsim_half_batch_with<T: HalfFloat>(
 ) -> Result<Vec<f32>> {
     check_kernel(kernel)?;
     let dim = queries.dim;
-    if docs.dim() != dim {
-        return invalid!(
-            "docs: dimension {} does not match the query dimension {dim}",
-            docs.dim()
-        );
-    }
+    check_dim(docs.dim(), dim)?;
     let n_docs = docs.len();
     check_floor(&options, n_docs)?;
 
@@ -571,19 +448,18 @@ pub fn maxsim_int8_batch_with(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     check_kernel(kernel)?;
-    if docs.dim() != queries.dim {
-        return invalid!(
-            "docs: dimension {} does not match the query dimension {}",
-            docs.dim(),
-            queries.dim
-        );
-    }
+    check_dim(docs.dim(), queries.dim)?;
     check_floor(&options, docs.len())?;
-    match kernel {
+    let job = Int8Job {
+        queries,
+        docs,
+        options,
+    };
+    Ok(match kernel {
         #[cfg(target_arch = "x86_64")]
         Kernel::Amx if crate::arch::x86_64::amx::int8_applies(queries.dim) => {
             let packed = PackedI8::new_padded(queries, 4, |c| c, false, 32, None);
-            Ok(drive(
+            drive(
                 docs.len(),
                 &queries.segments,
                 packed.stride,
@@ -604,89 +480,26 @@ pub fn maxsim_int8_batch_with(
                     };
                     apply_query_scales(queries, maxes);
                 },
-            ))
+            )
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 | Kernel::Amx if std::arch::is_x86_feature_detected!("avx512vnni") => {
-            let packed = PackedI8::of::<crate::arch::x86_64::avx512::reduced::Avx512Vnni>(
-                queries,
-                crate::arch::x86_64::avx512::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::x86_64::avx512::reduced::int8_doc_maxes_vnni,
-            ))
+            job.run::<avx512::Avx512Vnni>(avx512::INT8_R, avx512::int8_doc_maxes_vnni)
         }
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 | Kernel::Amx => {
-            let packed = PackedI8::of::<crate::arch::x86_64::avx512::reduced::Avx512Bw>(
-                queries,
-                crate::arch::x86_64::avx512::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::x86_64::avx512::reduced::int8_doc_maxes_bw,
-            ))
+            job.run::<avx512::Avx512Bw>(avx512::INT8_R, avx512::int8_doc_maxes_bw)
         }
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => {
-            let packed = PackedI8::of::<crate::arch::x86_64::avx2::reduced::Avx2I8>(
-                queries,
-                crate::arch::x86_64::avx2::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::x86_64::avx2::reduced::int8_doc_maxes,
-            ))
-        }
+        Kernel::Avx2 => job.run::<avx2::Avx2I8>(avx2::INT8_R, avx2::int8_doc_maxes),
         #[cfg(target_arch = "aarch64")]
         Kernel::Neon if std::arch::is_aarch64_feature_detected!("dotprod") => {
-            let packed = PackedI8::of::<crate::arch::aarch64::neon::reduced::NeonSdot>(
-                queries,
-                crate::arch::aarch64::neon::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::aarch64::neon::reduced::int8_doc_maxes_sdot,
-            ))
+            job.run::<neon::NeonSdot>(neon::INT8_R, neon::int8_doc_maxes_sdot)
         }
         #[cfg(target_arch = "aarch64")]
-        Kernel::Neon => {
-            let packed = PackedI8::of::<crate::arch::aarch64::neon::reduced::NeonSmlal>(
-                queries,
-                crate::arch::aarch64::neon::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::aarch64::neon::reduced::int8_doc_maxes_smlal,
-            ))
-        }
-        _ => {
-            let packed = PackedI8::of::<int8::PortableI8>(queries, int8::PORTABLE_R);
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                int8::doc_maxes_portable,
-            ))
-        }
-    }
+        Kernel::Neon => job.run::<neon::NeonSmlal>(neon::INT8_R, neon::int8_doc_maxes_smlal),
+        _ => job.run::<int8::PortableI8>(int8::PORTABLE_R, int8::doc_maxes_portable),
+    })
 }
 
 /// Forces the int8 path of a kernel that would otherwise pick a better one
@@ -699,51 +512,21 @@ pub fn maxsim_int8_batch_variant(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     check_floor(&options, docs.len())?;
-    if docs.dim() != queries.dim {
-        return invalid!(
-            "docs: dimension {} does not match the query dimension {}",
-            docs.dim(),
-            queries.dim
-        );
-    }
+    check_dim(docs.dim(), queries.dim)?;
+    let job = Int8Job {
+        queries,
+        docs,
+        options,
+    };
     match variant {
-        "scalar" => {
-            let packed = PackedI8::of::<int8::PortableI8>(queries, int8::PORTABLE_R);
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                int8::doc_maxes_portable,
-            ))
-        }
+        "scalar" => Ok(job.run::<int8::PortableI8>(int8::PORTABLE_R, int8::doc_maxes_portable)),
         #[cfg(target_arch = "aarch64")]
         "neon-smlal" if Kernel::Neon.is_supported() => {
-            let packed = PackedI8::of::<crate::arch::aarch64::neon::reduced::NeonSmlal>(
-                queries,
-                crate::arch::aarch64::neon::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::aarch64::neon::reduced::int8_doc_maxes_smlal,
-            ))
+            Ok(job.run::<neon::NeonSmlal>(neon::INT8_R, neon::int8_doc_maxes_smlal))
         }
         #[cfg(target_arch = "x86_64")]
         "avx512bw" if Kernel::Avx512.is_supported() => {
-            let packed = PackedI8::of::<crate::arch::x86_64::avx512::reduced::Avx512Bw>(
-                queries,
-                crate::arch::x86_64::avx512::reduced::INT8_R,
-            );
-            Ok(run_int8(
-                queries,
-                &packed,
-                docs,
-                options,
-                crate::arch::x86_64::avx512::reduced::int8_doc_maxes_bw,
-            ))
+            Ok(job.run::<avx512::Avx512Bw>(avx512::INT8_R, avx512::int8_doc_maxes_bw))
         }
         other => Err(Error::Unsupported(format!(
             "int8 variant {other:?} is not available on this CPU"
@@ -757,36 +540,48 @@ fn apply_query_scales(queries: &Int8Queries, maxes: &mut [f32]) {
     }
 }
 
-fn run_int8<Q: Sync, D: Clone + Send>(
-    queries: &Int8Queries,
-    packed: &PackedI8<Q>,
-    docs: &Int8Docs<'_>,
-    options: ScoreOptions<'_>,
-    kernel_fn: Int8Fn<Q, D>,
-) -> Vec<f32> {
-    drive(
-        docs.len(),
-        &queries.segments,
-        packed.stride,
-        options.zero_floor,
-        Vec::<D>::new,
-        |scratch, i, maxes| {
-            // SAFETY: `kernel_fn` belongs to a kernel dispatch verified is supported,
-            // and `packed` was packed for it; codes and scales come from validated
-            // `Int8Docs` (non-empty, `scales.len() * dim == codes.len()`); `maxes`
-            // has `stride` entries.
-            unsafe {
-                kernel_fn(
-                    packed,
-                    docs.codes.doc(i),
-                    docs.scales.doc(i),
-                    scratch,
-                    maxes,
-                )
-            };
-            apply_query_scales(queries, maxes);
-        },
-    )
+/// One int8 scoring call, as every register-blocked implementation runs it.
+#[derive(Clone, Copy)]
+struct Int8Job<'a> {
+    queries: &'a Int8Queries,
+    docs: &'a Int8Docs<'a>,
+    options: ScoreOptions<'a>,
+}
+
+impl Int8Job<'_> {
+    /// Packs the queries for the implementation `V` (tiles of `r` query
+    /// vectors) and scores every document with `kernel_fn`, `V`'s kernel.
+    fn run<V: I8Dot>(self, r: usize, kernel_fn: Int8Fn<V::QElem, V::DElem>) -> Vec<f32> {
+        let Int8Job {
+            queries,
+            docs,
+            options,
+        } = self;
+        let packed = PackedI8::of::<V>(queries, r);
+        drive(
+            docs.len(),
+            &queries.segments,
+            packed.stride,
+            options.zero_floor,
+            Vec::<V::DElem>::new,
+            |scratch, i, maxes| {
+                // SAFETY: `kernel_fn` belongs to a kernel dispatch verified is supported,
+                // and `packed` was packed for its implementation `V`; codes and scales
+                // come from validated `Int8Docs` (non-empty, `scales.len() * dim ==
+                // codes.len()`); `maxes` has `stride` entries.
+                unsafe {
+                    kernel_fn(
+                        &packed,
+                        docs.codes.doc(i),
+                        docs.scales.doc(i),
+                        scratch,
+                        maxes,
+                    )
+                };
+                apply_query_scales(queries, maxes);
+            },
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -38,8 +38,9 @@ pub fn quantize_row(row: &[f32], codes: &mut [i8]) -> std::result::Result<f32, u
 }
 
 /// Quantizes consecutive `dim`-wide rows into `codes` / `scales`; returns the
-/// first failing `(row, dimension)`.
-type RowsFn = fn(&[f32], usize, &mut [i8], &mut [f32]) -> Option<(usize, usize)>;
+/// first failing `(row, dimension)`. Unsafe: a build may need CPU features
+/// (see [`rows_fn`]).
+type RowsFn = unsafe fn(&[f32], usize, &mut [i8], &mut [f32]) -> Option<(usize, usize)>;
 
 #[inline(always)]
 fn quantize_rows_inline(
@@ -61,7 +62,14 @@ fn quantize_rows_inline(
     None
 }
 
-fn quantize_rows_portable(
+/// The same arithmetic compiled for AVX2 (IEEE operations only, so results are
+/// identical to the portable build, just 8 lanes wide).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_rows_avx2(
     values: &[f32],
     dim: usize,
     codes: &mut [i8],
@@ -70,34 +78,14 @@ fn quantize_rows_portable(
     quantize_rows_inline(values, dim, codes, scales)
 }
 
-/// The same arithmetic compiled for AVX2 (IEEE operations only, so results are
-/// identical to the portable build, just 8 lanes wide).
-#[cfg(target_arch = "x86_64")]
-fn quantize_rows_avx2(
-    values: &[f32],
-    dim: usize,
-    codes: &mut [i8],
-    scales: &mut [f32],
-) -> Option<(usize, usize)> {
-    #[target_feature(enable = "avx2")]
-    unsafe fn inner(
-        values: &[f32],
-        dim: usize,
-        codes: &mut [i8],
-        scales: &mut [f32],
-    ) -> Option<(usize, usize)> {
-        quantize_rows_inline(values, dim, codes, scales)
-    }
-    // SAFETY: only selected when the CPU reports AVX2 (see `rows_fn`).
-    unsafe { inner(values, dim, codes, scales) }
-}
-
+/// The best build of [`quantize_rows_inline`] for this CPU: the AVX2 one only
+/// when the CPU reports AVX2, else the portable one (which needs nothing).
 fn rows_fn() -> RowsFn {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         return quantize_rows_avx2;
     }
-    quantize_rows_portable
+    quantize_rows_inline
 }
 
 #[inline(always)]
@@ -163,7 +151,9 @@ pub fn quantize_int8(values: &[f32], dim: usize) -> Result<(Vec<i8>, Vec<f32>)> 
             .map(|(task, (codes, scales))| {
                 let first = task * rows_per_task;
                 let values = &values[first * dim..(first + scales.len()) * dim];
-                quantize_rows(values, dim, codes, scales).map(|(r, k)| (first + r, k))
+                // SAFETY: `rows_fn` returns the AVX2 build only when the CPU reports
+                // AVX2; the portable build needs no CPU feature.
+                unsafe { quantize_rows(values, dim, codes, scales) }.map(|(r, k)| (first + r, k))
             })
             .find_first(|f| f.is_some())
             .flatten()

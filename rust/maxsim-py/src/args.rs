@@ -1,0 +1,184 @@
+//! Argument handling shared by the bindings: borrowing numpy buffers,
+//! building document layouts, float32 queries, and returning result matrices.
+
+use crate::errors::to_py;
+use maxsim_core::float::{PreparedQueries, ScoreOptions};
+use maxsim_core::reduced::Int8Queries;
+use maxsim_core::DocSet;
+use numpy::ndarray::Dimension;
+use numpy::{
+    Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray, PyReadonlyArray1,
+    PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods,
+};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+
+/// Borrows a C-contiguous array's buffer (the Python layer guarantees
+/// contiguity; this is the backstop for direct callers).
+pub fn contiguous<'a, T: Element, D: Dimension>(
+    array: &'a PyReadonlyArray<'_, T, D>,
+    name: &str,
+) -> PyResult<&'a [T]> {
+    array
+        .as_slice()
+        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous")))
+}
+
+/// Borrows an optional array's buffer.
+pub fn optional<'a, T: Element, D: Dimension>(
+    array: &'a Option<PyReadonlyArray<'_, T, D>>,
+    name: &str,
+) -> PyResult<Option<&'a [T]>> {
+    array.as_ref().map(|a| contiguous(a, name)).transpose()
+}
+
+/// Borrows a 2-D array's buffer with its `(rows, cols)`.
+pub fn matrix<'a, T: Element>(
+    array: &'a PyReadonlyArray2<'_, T>,
+    name: &str,
+) -> PyResult<(&'a [T], usize, usize)> {
+    let (rows, cols) = (array.shape()[0], array.shape()[1]);
+    Ok((contiguous(array, name)?, rows, cols))
+}
+
+/// Borrows each `(len_i, width)` array of a list, in order; an array of
+/// another width raises `ValueError(mismatch(i, shape))`.
+pub fn row_slices<'a, T: Element>(
+    arrays: &'a [PyReadonlyArray2<'_, T>],
+    width: usize,
+    name: &str,
+    mismatch: impl Fn(usize, &[usize]) -> String,
+) -> PyResult<Vec<&'a [T]>> {
+    let mut slices = Vec::with_capacity(arrays.len());
+    for (i, a) in arrays.iter().enumerate() {
+        if a.shape()[1] != width {
+            return Err(PyValueError::new_err(mismatch(i, a.shape())));
+        }
+        slices.push(contiguous(a, name)?);
+    }
+    Ok(slices)
+}
+
+/// Fixed-length documents from a `(n_docs, doc_len, width)` array.
+pub fn fixed_docs<'a, T: Element>(
+    docs: &'a PyReadonlyArray3<'_, T>,
+    name: &str,
+) -> PyResult<DocSet<'a, T>> {
+    let shape = docs.shape().to_vec();
+    let data = contiguous(docs, name)?;
+    DocSet::fixed(data, shape[0], shape[1], shape[2]).map_err(to_py)
+}
+
+/// Packed documents: `flat` `(total_tokens, width)` and `offsets`
+/// `(n_docs + 1,)` int64, borrowed under `names = (flat, offsets)`.
+pub fn packed_docs<'a, T: Element>(
+    flat: &'a PyReadonlyArray2<'_, T>,
+    offsets: &'a PyReadonlyArray1<'_, i64>,
+    names: (&str, &str),
+) -> PyResult<DocSet<'a, T>> {
+    let (data, _, width) = matrix(flat, names.0)?;
+    let offs = contiguous(offsets, names.1)?;
+    DocSet::packed(data, offs, width).map_err(to_py)
+}
+
+/// A list of `(len_i, width)` documents (see [`row_slices`]).
+pub fn list_docs<'a, T: Element>(
+    docs: &'a [PyReadonlyArray2<'_, T>],
+    width: usize,
+    name: &str,
+    mismatch: impl Fn(usize, &[usize]) -> String,
+) -> PyResult<DocSet<'a, T>> {
+    DocSet::list(row_slices(docs, width, name, mismatch)?, width).map_err(to_py)
+}
+
+/// The message for a `docs[i]` list entry whose dimension is not `dim`.
+pub fn doc_dim_mismatch(dim: usize) -> impl Fn(usize, &[usize]) -> String {
+    move |i, shape| {
+        format!(
+            "docs[{i}]: dimension {} (shape {shape:?}) does not match {dim}",
+            shape[1]
+        )
+    }
+}
+
+/// Float32 queries (`(nq_i, d)` each) and optional masks, borrowed.
+pub struct Queries<'py> {
+    arrays: Vec<PyReadonlyArray2<'py, f32>>,
+    masks: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+}
+
+impl<'py> Queries<'py> {
+    pub fn new(
+        arrays: Vec<PyReadonlyArray2<'py, f32>>,
+        masks: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    ) -> Self {
+        Queries { arrays, masks }
+    }
+
+    /// The queries' and masks' buffers, checking each query is `dim` wide.
+    fn slices(&self, dim: usize) -> PyResult<(Vec<&[f32]>, Option<Vec<&[bool]>>)> {
+        let slices = row_slices(&self.arrays, dim, "queries", |i, shape| {
+            format!(
+                "queries[{i}]: dimension {} (shape {shape:?}) does not match the documents' dimension {dim}",
+                shape[1]
+            )
+        })?;
+        let masks = match &self.masks {
+            None => None,
+            Some(m) => Some(
+                m.iter()
+                    .map(|m| contiguous(m, "queries_mask"))
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+        };
+        Ok((slices, masks))
+    }
+
+    /// Prepares the queries for float scoring against `dim`-wide documents.
+    pub fn prepare(&self, dim: usize) -> PyResult<PreparedQueries> {
+        let (slices, masks) = self.slices(dim)?;
+        PreparedQueries::new(&slices, masks.as_deref(), dim).map_err(to_py)
+    }
+
+    /// Quantizes the queries for int8 scoring against `dim`-wide documents.
+    pub fn quantize(&self, dim: usize) -> PyResult<Int8Queries> {
+        let (slices, masks) = self.slices(dim)?;
+        Int8Queries::quantize(&slices, masks.as_deref(), dim).map_err(to_py)
+    }
+}
+
+/// Runs `score` with the GIL released, with `zero_floor` (borrowed) as its
+/// options, and returns its `n_queries × n_docs` scores as a 2-D array.
+pub fn score_matrix(
+    py: Python<'_>,
+    n_queries: usize,
+    n_docs: usize,
+    zero_floor: &Option<PyReadonlyArray1<'_, bool>>,
+    score: impl Send + FnOnce(ScoreOptions<'_>) -> maxsim_core::Result<Vec<f32>>,
+) -> PyResult<Py<PyArray2<f32>>> {
+    let options = ScoreOptions {
+        zero_floor: optional(zero_floor, "zero_floor")?,
+    };
+    let out = py.detach(|| score(options)).map_err(to_py)?;
+    into_2d(py, out, n_queries, n_docs)
+}
+
+/// `data` (row-major) as a `(rows, cols)` array.
+pub fn into_2d<T: Element>(
+    py: Python<'_>,
+    data: Vec<T>,
+    rows: usize,
+    cols: usize,
+) -> PyResult<Py<PyArray2<T>>> {
+    Ok(PyArray1::from_vec(py, data).reshape([rows, cols])?.unbind())
+}
+
+/// A count argument (`k`, `rescore_multiplier`) that must be at least 1.
+pub fn at_least_one(name: &str, value: i64) -> PyResult<usize> {
+    if value < 1 {
+        return Err(PyValueError::new_err(format!(
+            "{name}: must be at least 1, got {value}"
+        )));
+    }
+    Ok(value as usize)
+}

@@ -1,0 +1,248 @@
+"""The ``maxsim`` command line: ``maxsim info`` and ``maxsim bench`` (tiny sizes).
+
+The benchmark runs in subprocesses (as a user runs it), with ``PYTHONPATH``
+pointing at the ``maxsim`` package these tests import. Times are only checked
+to be positive; agreement columns must report agreement.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import maxsim
+import pytest
+from maxsim import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT = 900  # seconds: generous, the machine may be shared
+
+
+def _env(*front: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    package_root = str(Path(maxsim.__file__).resolve().parent.parent)
+    paths = [str(p) for p in front] + [package_root]
+    paths += [p for p in sys.path if p and os.path.isdir(p) and p not in paths]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+def _run(args: list[str], cwd: Path, *front: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=cwd,
+        env=_env(*front),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+
+def _importable(name: str) -> bool:
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        return False
+    return True
+
+
+def test_info_prints_json_with_kernel(tmp_path: Path) -> None:
+    out = _run(["-m", "maxsim.cli", "info"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["kernel"] == maxsim.info()["kernel"]
+
+
+def test_bench_help_lists_suites(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("--suite", "float", "binary", "reduced", "pylate", "--docs", "--repeat"):
+        assert word in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["bench", "--suite", "float,nope"],
+        ["bench", "--threads", "0"],
+        ["bench", "--workloads", "fixed,huge"],
+        ["bench", "--docs", "0"],
+    ],
+)
+def test_bench_rejects_bad_arguments(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+
+
+def test_suite_list_parsing() -> None:
+    assert cli._suite_list("all") == ["float", "binary", "reduced", "pylate"]
+    assert cli._suite_list("reduced, float,reduced") == ["reduced", "float"]
+    assert cli._thread_list("1,all") == sorted({1, os.cpu_count() or 1})
+
+
+@pytest.fixture(scope="module")
+def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
+    tmp = tmp_path_factory.mktemp("bench")
+    out_json = tmp / "out.json"
+    args = ["-m", "maxsim.cli", "bench", "--suite", "float,binary,reduced"]
+    args += ["--docs", "20", "--repeat", "1", "--threads", "1", "--json", str(out_json)]
+    out = _run(args, tmp)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return json.loads(out_json.read_text()), out.stdout
+
+
+def _rows(data: dict, suite: str) -> list[dict]:
+    rows = [r for r in data["rows"] if r["suite"] == suite]
+    assert rows, f"no {suite} rows"
+    return rows
+
+
+def test_bench_json_has_every_suite(bench_run: tuple[dict, str]) -> None:
+    data, stdout = bench_run
+    assert data["suites"] == ["float", "binary", "reduced"]
+    assert data["threads"] == [1]
+    assert data["info"]["kernel"] == maxsim.info()["kernel"]
+    for suite in ("float", "binary", "reduced"):
+        for r in _rows(data, suite):
+            assert r["threads"] == 1
+            assert r["median_ms"] > 0, r
+            assert r["time_unit"] == "query"
+            for key in ("workload", "impl", "speedup", "speedup_vs", "agrees"):
+                assert key in r
+            assert r["speedup"] is not None and r["speedup"] > 0, r
+        refs = {r["speedup_vs"] for r in _rows(data, suite)}
+        for r in _rows(data, suite):
+            if r["impl"] in refs:
+                assert r["speedup"] == pytest.approx(1.0)
+    for title in ("float32 MaxSim", "binary Hamming search", "reduced precision"):
+        assert title in stdout
+
+
+def test_bench_float_rows_agree(bench_run: tuple[dict, str]) -> None:
+    rows = _rows(bench_run[0], "float")
+    assert {r["workload"] for r in rows} == {"fixed", "variable", "batch"}
+    impls = {r["impl"] for r in rows}
+    assert {"maxsim", "numpy"} <= impls
+    if _importable("maxsim_cpu"):
+        assert "maxsim-cpu" in impls
+        assert {r["speedup_vs"] for r in rows} == {"maxsim-cpu"}
+    for r in rows:
+        assert r["agrees"] is True, r
+        assert r["gflops"] > 0
+
+
+def test_bench_binary_rows_agree(bench_run: tuple[dict, str]) -> None:
+    rows = _rows(bench_run[0], "binary")
+    impls = {r["impl"] for r in rows}
+    assert {"maxsim", "maxsim-index", "numpy"} <= impls
+    if _importable("faiss"):
+        assert "faiss" in impls
+        assert {r["speedup_vs"] for r in rows} == {"faiss"}
+    if _importable("usearch.index"):
+        assert "usearch" in impls
+    workloads = {r["workload"] for r in rows}
+    assert "hamming_20k_512bit_100q_k10" in workloads
+    assert "hamming_20k_1024bit_1q_k10" in workloads
+    for r in rows:
+        assert r["agrees"] is True, r
+        assert r["gbps"] > 0
+
+
+def test_bench_reduced_rows_and_accuracy(bench_run: tuple[dict, str]) -> None:
+    data = bench_run[0]
+    rows = _rows(data, "reduced")
+    impls = {r["impl"] for r in rows}
+    for dtype in ("float32", "float16", "bfloat16", "int8"):
+        assert f"maxsim {dtype}" in impls
+    if _importable("maxsim_cpu"):
+        assert "maxsim-cpu float32" in impls
+    if _importable("numkong") and _importable("ml_dtypes"):
+        assert "numkong bf16 (pre-packed)" in impls
+    assert {r["workload"] for r in rows} >= {"fixed", "variable", "batch64"}
+    accuracy = {r["impl"]: r["top10_overlap"] for r in _rows(data, "reduced-accuracy")}
+    for dtype in ("float16", "bfloat16", "int8"):
+        assert accuracy[f"maxsim {dtype}"] >= 0.9, accuracy
+
+
+def test_bench_skips_missing_peers(tmp_path: Path) -> None:
+    """A peer whose import fails is skipped with a note; the run still succeeds."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    names = ("faiss", "usearch", "numkong", "maxsim_cpu", "torch", "pylate")
+    for name in names:
+        (blocked / f"{name}.py").write_text(f"raise ImportError('{name} blocked by test')\n")
+    out_json = tmp_path / "out.json"
+    args = ["-m", "maxsim.cli", "bench", "--suite", "all", "--workloads", "fixed"]
+    args += ["--docs", "5", "--repeat", "1", "--threads", "1", "--json", str(out_json)]
+    out = _run(args, tmp_path, blocked)
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = json.loads(out_json.read_text())
+    impls = {r["impl"] for r in data["rows"]}
+    assert {"maxsim", "numpy", "maxsim-index", "maxsim int8"} <= impls
+    for impl in impls:
+        assert not impl.startswith(("faiss", "usearch", "numkong", "maxsim-cpu", "torch")), impl
+    assert not [r for r in data["rows"] if r["suite"] == "pylate"]
+    notes = "\n".join(data["notes"])
+    for name in ("faiss", "usearch", "numkong", "maxsim_cpu", "torch", "pylate"):
+        assert name in notes
+    assert "note: faiss is not available" in out.stdout
+
+
+def test_bench_wrappers_keep_their_command_lines(tmp_path: Path) -> None:
+    binary = _run(
+        [str(ROOT / "benches" / "bench_binary.py"), "--n", "2000", "--bits", "512", "--k", "10"]
+        + ["--queries", "5", "--repeat", "1", "--threads", "1", "--no-peers"]
+        + ["--json", str(tmp_path / "binary.json")],
+        tmp_path,
+    )
+    assert binary.returncode == 0, binary.stderr
+    assert "vs faiss" in binary.stdout and "L1-resident kernel ceiling" in binary.stdout
+    rows = json.loads((tmp_path / "binary.json").read_text())
+    assert {r["impl"] for r in rows} == {"maxsim", "maxsim-index"}
+    assert all(r["agrees"] for r in rows)
+
+    reduced = _run(
+        [str(ROOT / "benches" / "bench_reduced.py"), "--threads", "1", "--repeat", "1"]
+        + ["--workloads", "fixed", "--docs", "5", "--no-peers"]
+        + ["--json", str(tmp_path / "reduced.json")],
+        tmp_path,
+    )
+    assert reduced.returncode == 0, reduced.stderr
+    assert "| fixed | maxsim int8 | 1 |" in reduced.stdout
+    rows = json.loads((tmp_path / "reduced.json").read_text())["rows"]
+    assert {r["impl"] for r in rows} == {
+        f"maxsim {d}" for d in ("float32", "float16", "bfloat16", "int8")
+    }
+
+
+def test_bench_pylate_suite(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    pytest.importorskip("pylate")
+    out_json = tmp_path / "out.json"
+    args = ["-m", "maxsim.cli", "bench", "--suite", "pylate", "--docs", "8", "--repeat", "1"]
+    args += ["--threads", "1", "--json", str(out_json)]
+    out = _run(args, tmp_path)
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = _rows(json.loads(out_json.read_text()), "pylate")
+    by = {(r["workload"], r["impl"]): r for r in rows}
+    assert set(by) == {
+        ("rerank", "pylate.rank.rerank"),
+        ("rerank", "maxsim.pylate.rerank"),
+        ("rerank", "maxsim.pylate.rerank(exact=True)"),
+        ("colbert_scores", "pylate.scores.colbert_scores"),
+        ("colbert_scores", "maxsim.pylate.colbert_scores"),
+    }
+    for r in rows:
+        assert r["median_ms"] > 0 and r["time_unit"] == "call"
+        assert r["speedup"] > 0
+    assert by[("rerank", "maxsim.pylate.rerank")]["agrees"] is True
+    assert by[("colbert_scores", "maxsim.pylate.colbert_scores")]["agrees"] is True
+    assert by[("rerank", "pylate.rank.rerank")]["speedup"] == pytest.approx(1.0)
