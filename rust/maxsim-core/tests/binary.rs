@@ -203,10 +203,11 @@ fn direct_row_path_matches_reference() {
         let n_bytes = 8 * w;
         let n = 203;
         let db = rng.tied_bytes(n * n_bytes, 0x21);
-        let q = rng.tied_bytes(2 * n_bytes, 0x21);
+        // Up to 4 queries take the direct row path, 5 the interleaved tiles.
+        let q = rng.tied_bytes(5 * n_bytes, 0x21);
         let (all_d, all_i) = ref_search(&q, &db, n_bytes, n);
         let cdb = Codes::rows("db", &db, n, n_bytes).unwrap();
-        for n_q in [1usize, 2] {
+        for n_q in [1usize, 2, 3, 4, 5] {
             let cq = Codes::rows("q", &q[..n_q * n_bytes], n_q, n_bytes).unwrap();
             for k in [1usize, 9, 64, n] {
                 let wd: Vec<i32> = all_d

@@ -9,12 +9,9 @@
 //! Dispatch uses this kernel only when the CPU reports AVX512F, BW, VL and
 //! VPOPCNTDQ; on an AVX-512 CPU without VPOPCNTDQ the AVX2 kernel runs.
 
-// The AVX-512 intrinsics are stable since Rust 1.89, above the workspace's
-// declared rust-version (1.85); the float AVX-512 kernels share this.
-#![allow(clippy::incompatible_msrv)]
-
 use crate::binary::blocked::tile_kernels;
-use crate::binary::popcount::Popcount8;
+use crate::binary::layout::GROUP;
+use crate::binary::popcount::{Popcount8, ROWS_MAX_WORDS};
 use std::arch::x86_64::*;
 
 /// Eight `u32` distances in a YMM register (AVX-512VL compares on it).
@@ -69,6 +66,41 @@ unsafe impl Popcount8 for Avx512Vpopcnt {
     unsafe fn load(ptr: *const u32) -> Self {
         Avx512Vpopcnt(_mm256_loadu_si256(ptr as *const __m256i))
     }
+    /// One ZMM of eight words per code and step: `vpxorq` + `vpopcntq` +
+    /// `vpaddq`, exact `u64` lanes, then one horizontal sum per code. The
+    /// default (`count_ones` per word) is several times slower: this path
+    /// serves one or two queries, where it is bound by memory bandwidth only
+    /// if the count itself is vectorised.
+    #[inline(always)]
+    unsafe fn rows8(q: *const u64, w: usize, rows: *const u8, stride: usize) -> Self {
+        debug_assert!(w <= ROWS_MAX_WORDS);
+        let mut acc = [_mm512_setzero_si512(); GROUP];
+        let chunks = w / 8;
+        for c in 0..chunks {
+            let qv = _mm512_loadu_si512(q.add(8 * c) as *const _);
+            for (i, a) in acc.iter_mut().enumerate() {
+                let x = _mm512_loadu_si512(rows.add(i * stride + 64 * c) as *const _);
+                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(qv, x)));
+            }
+        }
+        let tail = w % 8;
+        if tail != 0 {
+            // Words `0..tail` of the last chunk. Masked-off lanes are neither
+            // read nor able to fault, and load as zero (popcount 0).
+            let mask: __mmask8 = (1u8 << tail) - 1;
+            let qv = _mm512_maskz_loadu_epi64(mask, q.add(8 * chunks) as *const i64);
+            for (i, a) in acc.iter_mut().enumerate() {
+                let x = _mm512_maskz_loadu_epi64(
+                    mask,
+                    rows.add(i * stride + 64 * chunks) as *const i64,
+                );
+                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(qv, x)));
+            }
+        }
+        // A code has at most 124 words (7936 bits): its count fits in u32.
+        let counts: [u32; GROUP] = std::array::from_fn(|i| _mm512_reduce_add_epi64(acc[i]) as u32);
+        Avx512Vpopcnt(_mm256_loadu_si256(counts.as_ptr() as *const __m256i))
+    }
 }
 
 /// Query rows per register block: each word of the group is loaded once and
@@ -79,5 +111,5 @@ const R: usize = 4;
 tile_kernels!(
     Avx512Vpopcnt,
     R,
-    "avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2"
+    "avx512f,avx512bw,avx512vl,avx512vpopcntdq,avx2,popcnt"
 );
