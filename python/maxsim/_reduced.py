@@ -38,10 +38,13 @@ HALF_DTYPES = ("float16", "bfloat16")
 REDUCED_DTYPES = ("float16", "bfloat16", "int8")
 # Exponent bits: a value is non-finite when they are all set.
 _EXPONENT = {"float16": 0x7C00, "bfloat16": 0x7F80}
+_FLOAT32 = np.dtype(np.float32)
 
 
 def dtype_name(x: Any) -> Optional[str]:
     """The dtype name of an array or tensor (``"float16"``, ``"bfloat16"``...), else None."""
+    if type(x) is np.ndarray and x.dtype == _FLOAT32:  # the common case, checked cheaply
+        return "float32"
     if is_torch_tensor(x):
         return str(x.dtype).replace("torch.", "")
     dtype = getattr(x, "dtype", None)
