@@ -182,14 +182,20 @@ def test_rerank_materializes_no_padding(monkeypatch) -> None:
 
     seen = []
     core = mp._maxsim
+    checked_list = mp._scores_checked_list
 
     def spy_scores(query, docs, **kwargs):
         seen.append((docs, kwargs.get("zero_floor")))
         return core.scores(query, docs, **kwargs)
 
+    def spy_checked_list(query, docs, zero_floor=None):
+        seen.append((docs, zero_floor))
+        return checked_list(query, docs, zero_floor)
+
     monkeypatch.setattr(
         mp, "_maxsim", SimpleNamespace(scores=spy_scores, PackedDocs=core.PackedDocs)
     )
+    monkeypatch.setattr(mp, "_scores_checked_list", spy_checked_list)
     ids, queries, docs = make_workload(8, n_queries=2, n_docs=10)
     for exact in (False, True):
         seen.clear()
@@ -203,3 +209,18 @@ def test_rerank_materializes_no_padding(monkeypatch) -> None:
                 assert zero_floor is None
             else:
                 np.testing.assert_array_equal(zero_floor, lengths < lengths.max())
+
+
+def test_rerank_fast_path_still_validated_by_the_native_layer() -> None:
+    """The pre-checked list path skips Python checks, never the native ones."""
+    from maxsim._core import _scores_checked_list
+
+    q = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="dimension 5"):
+        _scores_checked_list(q, [np.ones((2, 5), np.float32)])
+    with pytest.raises(ValueError, match="zero tokens"):
+        _scores_checked_list(q, [np.ones((0, 4), np.float32)])
+    docs = [np.full((2, 4), 0.5, np.float32), np.full((1, 4), -1.0, np.float32)]
+    # First principles: every similarity is 4 * 0.5 = 2 (doc 0) or -4 (doc 1).
+    np.testing.assert_array_equal(_scores_checked_list(q, docs), [6.0, -12.0])
+    np.testing.assert_array_equal(_scores_checked_list(q, docs, True), [6.0, 0.0])

@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 import maxsim as _maxsim
+from maxsim._core import _scores_checked_list
 
 __all__ = [
     "Index",
@@ -185,6 +186,15 @@ def _token_matrix(x: Any, name: str) -> np.ndarray:
     """One query or document: a 2-D ``(n_tokens, dim)`` float32 array."""
     if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2:
         return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+    if (
+        type(x) is torch.Tensor
+        and x.dtype is torch.float32
+        and x.dim() == 2
+        and not x.requires_grad
+        and x.device.type == "cpu"
+        and x.is_contiguous()
+    ):
+        return x.numpy()  # the common case (PyLate's own outputs): a view, no checks left
     arr = _array_f32(x, name)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected a 2-D (n_tokens, dim) array, got {_describe(x)}")
@@ -799,7 +809,9 @@ def _rerank_one(
     if q.shape[0] == 0:
         scores[:] = 0.0
     elif nonempty.all():
-        scores = _maxsim.scores(q, arrays, zero_floor=_zero_floor_arg(zero_floor))
+        # `_token_matrix` made every array C-contiguous float32 2-D, and the
+        # dimensions were checked above: skip the public path's re-checks.
+        scores = _scores_checked_list(q, arrays, _zero_floor_arg(zero_floor))
     elif nonempty.any():
         kept = [a for a, k in zip(arrays, nonempty) if k]
         zf = None if zero_floor is None else zero_floor[nonempty]
