@@ -37,6 +37,8 @@ pub(crate) struct TileKernels {
     pub min: unsafe fn(&[u64], usize, Tile<'_>, &mut [u32]),
     /// See [`search_rows`].
     pub search_rows: unsafe fn(&[u64], usize, &[u8], usize, &mut [Heap]),
+    /// Queries per register block (`R`): `search` is fastest on whole blocks.
+    pub block_rows: usize,
 }
 
 /// Distances of `R` query rows (`w` words each, at `q`) to the eight codes of `group`.
@@ -426,6 +428,7 @@ macro_rules! tile_kernels {
             matrix: matrix_tile,
             min: min_tile,
             search_rows,
+            block_rows: $r,
         };
     };
 }

@@ -12,10 +12,16 @@ pub(crate) struct Heap {
 }
 
 impl Heap {
+    /// `k = 0` makes a placeholder that keeps nothing (threshold 0) and
+    /// does not allocate.
     pub(crate) fn new(k: usize) -> Self {
         Heap {
             k,
-            items: BinaryHeap::with_capacity(k + 1),
+            items: if k == 0 {
+                BinaryHeap::new()
+            } else {
+                BinaryHeap::with_capacity(k + 1)
+            },
         }
     }
 
@@ -25,7 +31,9 @@ impl Heap {
     /// equal distance with a higher index never beats a kept one.)
     #[inline]
     pub(crate) fn threshold(&self) -> u32 {
-        if self.items.len() < self.k {
+        if self.k == 0 {
+            0
+        } else if self.items.len() < self.k {
             u32::MAX
         } else {
             self.items.peek().map_or(u32::MAX, |top| top.0)

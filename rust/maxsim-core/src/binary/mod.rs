@@ -174,10 +174,10 @@ const MIN_CHUNK_GROUPS: usize = 512;
 
 /// Query blocks of at most this many queries read row-major codes directly
 /// instead of interleaving tiles (which pays off once a tile is reused).
-/// Measured on Zen 4 (1M codes, 1 thread): at 3-4 queries the direct path is
-/// 1.7-2x faster than interleaving at 512 and 1024 bits; from 8 queries on,
-/// interleaved tiles win at 1024 bits (2.8 vs 4.9 ms per query).
-const DIRECT_ROWS_QUERIES: usize = 4;
+/// Measured on Zen 4 (AVX-512, 1M row-major codes, one thread, ms per query,
+/// direct / interleaved): 1 query 2.6 / 13.2 (512 bits), 4.8 / 18.5 (1024);
+/// 3 queries 2.2 / 3.0, 4.9 / 5.2; 4 queries 2.4 / 2.1, 4.9 / 3.8.
+const DIRECT_ROWS_QUERIES: usize = 3;
 
 /// Whether a block of `n_queries` scans row-major codes of `n_bytes` directly.
 fn direct_rows(n_bytes: usize, n_queries: usize) -> bool {
@@ -331,14 +331,34 @@ pub fn search_with(
                         unsafe { (kernels.search_rows)(queries, w, rows, c0, &mut heaps) }
                     }
                     _ => {
+                        // Fewer queries than a register block: pad the block with
+                        // copies of the last query, whose `k = 0` heaps keep nothing.
+                        // Measured on Zen 4 (AVX-512, 1M interleaved codes of 1024
+                        // bits, one thread): one query alone took 8.1 ms, padded
+                        // 4.9 ms: the one-query loop is bound by memory latency.
+                        let real = q1 - q0;
+                        let padded: Vec<u64>;
+                        let block_queries = if real < kernels.block_rows {
+                            let last = &queries[(real - 1) * w..];
+                            padded = queries
+                                .iter()
+                                .chain(last.iter().cycle().take((kernels.block_rows - real) * w))
+                                .copied()
+                                .collect();
+                            heaps.extend((real..kernels.block_rows).map(|_| Heap::new(0)));
+                            &padded[..]
+                        } else {
+                            queries
+                        };
                         let mut scratch = Vec::new();
                         for_each_tile(db, g0, g1, &mut scratch, |tile| {
-                            // SAFETY: `imp` is supported (checked above); `queries`
-                            // holds rows `q0..q1` of `w` words; the tile holds whole
-                            // groups of `w × GROUP` words for its `n_codes` codes
-                            // (`for_each_tile`); there is one heap per query row.
-                            unsafe { (kernels.search)(queries, w, tile, &mut heaps) }
+                            // SAFETY: `imp` is supported (checked above);
+                            // `block_queries` holds `heaps.len()` rows of `w` words;
+                            // the tile holds whole groups of `w × GROUP` words for its
+                            // `n_codes` codes (`for_each_tile`).
+                            unsafe { (kernels.search)(block_queries, w, tile, &mut heaps) }
                         });
+                        heaps.truncate(real);
                     }
                 }
                 heaps
