@@ -160,8 +160,8 @@ def _scores_checked_list(
     Returns:
         float32 ``(len(docs),)``.
     """
-    floor = _zero_floor(zero_floor, len(docs))
-    return _native.maxsim_list([query], docs, query.shape[1], None, floor)[0]
+    checked = _Docs("list", tuple(docs), len(docs), query.shape[1])
+    return _run([query], None, checked, _zero_floor(zero_floor, len(docs)))[0]
 
 
 def _query(query: Any, name: str, check_finite: bool) -> np.ndarray:

@@ -94,8 +94,7 @@ fn binary_quantize_f16<'py>(
     x: PyReadonlyArray2<'py, u16>,
 ) -> PyResult<Py<PyArray2<u8>>> {
     let (data, n, dim) = args::matrix(&x, "x")?;
-    let bits: Vec<F16Bits> = data.iter().map(|&b| F16Bits(b)).collect();
-    quantize_rows(py, &bits, n, dim)
+    quantize_rows(py, F16Bits::from_bits_slice(data), n, dim)
 }
 
 /// `(n, n_bytes)` codes → the interleaved word layout (1-D uint64).
@@ -207,8 +206,8 @@ fn binary_search_rescore<'py>(
     let imp = resolve_impl(impl_name)?;
     let db = database(&db_codes, &db_words, n, n_bytes)?;
     let (q, n_queries, dim) = args::matrix(&query, "query")?;
-    let f16_bits: Option<Vec<F16Bits>> =
-        args::optional(&db_f16, "db_float")?.map(|d| d.iter().map(|&b| F16Bits(b)).collect());
+    let f16_bits: Option<&[F16Bits]> =
+        args::optional(&db_f16, "db_float")?.map(F16Bits::from_bits_slice);
     let db_float = match (&db_f32, &f16_bits, &db_i8) {
         (None, None, None) => None,
         (Some(a), None, None) => Some(DbFloat::F32(contiguous(a, "db_float")?)),

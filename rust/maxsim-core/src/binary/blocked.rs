@@ -99,9 +99,6 @@ macro_rules! with_const_words {
 }
 
 /// Lanes of group `g` that hold codes of a tile of `n_codes`.
-/// How far ahead [`search_block`] prefetches database words.
-const PREFETCH_BYTES: usize = 4096;
-
 #[inline(always)]
 fn valid_lanes(n_codes: usize, g: usize) -> usize {
     (n_codes - g * GROUP).min(GROUP)
@@ -149,19 +146,8 @@ unsafe fn search_block<V: Popcount8, const R: usize>(
     }
     let n_groups = tile.n_codes.div_ceil(GROUP);
     let words = tile.words.as_ptr();
-    // With few queries per tile the scan is bound by memory latency, not by
-    // the popcounts: ask for the group about 4 KiB ahead, one line per word.
-    let ahead = (PREFETCH_BYTES / (w * GROUP * 8)).max(1) * w * GROUP;
     for g in 0..n_groups {
-        let group = words.add(g * w * GROUP);
-        if R <= 2 {
-            for k in 0..w {
-                // `wrapping_add`: the address may lie past the tile; a
-                // prefetch is only a hint and never faults.
-                crate::vector::prefetch_read(group.wrapping_add(ahead + k * GROUP) as *const f32);
-            }
-        }
-        let d = group_distances::<V, R>(q, w, group);
+        let d = group_distances::<V, R>(q, w, words.add(g * w * GROUP));
         let valid = (1u32 << valid_lanes(tile.n_codes, g)) - 1;
         for r in 0..R {
             let mut mask = d[r].lt_mask(threshold[r]) & valid;
@@ -292,19 +278,8 @@ unsafe fn matrix_block<V: Popcount8, const R: usize>(
 ) {
     let n_groups = tile.n_codes.div_ceil(GROUP);
     let words = tile.words.as_ptr();
-    // With few queries per tile the scan is bound by memory latency, not by
-    // the popcounts: ask for the group about 4 KiB ahead, one line per word.
-    let ahead = (PREFETCH_BYTES / (w * GROUP * 8)).max(1) * w * GROUP;
     for g in 0..n_groups {
-        let group = words.add(g * w * GROUP);
-        if R <= 2 {
-            for k in 0..w {
-                // `wrapping_add`: the address may lie past the tile; a
-                // prefetch is only a hint and never faults.
-                crate::vector::prefetch_read(group.wrapping_add(ahead + k * GROUP) as *const f32);
-            }
-        }
-        let d = group_distances::<V, R>(q, w, group);
+        let d = group_distances::<V, R>(q, w, words.add(g * w * GROUP));
         let lanes = valid_lanes(tile.n_codes, g);
         for (r, dist) in d.iter().enumerate() {
             let dst = out.add(r * stride + g * GROUP);

@@ -34,6 +34,17 @@ impl Positive for f64 {
 #[repr(transparent)]
 pub struct F16Bits(pub u16);
 
+impl F16Bits {
+    /// Views raw `u16` bits (numpy `float16` viewed as `uint16`) as `F16Bits`
+    /// without copying: a float16 database is borrowed, not duplicated.
+    pub fn from_bits_slice(bits: &[u16]) -> &[F16Bits] {
+        // SAFETY: `F16Bits` is `#[repr(transparent)]` over `u16`, so it has
+        // the same size, alignment and validity (every bit pattern); the
+        // returned slice borrows `bits` for the same lifetime and length.
+        unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const F16Bits, bits.len()) }
+    }
+}
+
 impl Positive for F16Bits {
     #[inline(always)]
     fn positive(self) -> bool {
