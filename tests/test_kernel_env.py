@@ -47,3 +47,30 @@ def test_unsupported_or_unknown_kernel_raises_at_import():
     assert result.returncode != 0 and "unknown kernel" in result.stderr
     with pytest.raises(ValueError, match="unknown kernel"):
         maxsim.set_kernel("sse9")
+
+
+def test_bf16_screen_switch_gives_bitwise_equal_scores():
+    """MAXSIM_BF16_SCREEN only changes how float32 scores are computed, never them."""
+    script = (
+        "import json, numpy as np, maxsim; "
+        "rng = np.random.default_rng(1); q = rng.standard_normal((40, 130)).astype(np.float32); "
+        "base = rng.standard_normal((3, 130)).astype(np.float32); "
+        "d = [rng.standard_normal((n, 130)).astype(np.float32) for n in (1, 6, 7, 300)] "
+        "+ [np.tile(base, (30, 1))]; "
+        # 88 query tokens in all: past the 64 from which batches are screened.
+        "qs = [q, q[::-1], q[:5], np.zeros((3, 130), np.float32) + base[0]]; "
+        "print(json.dumps({'path': maxsim.info()['float_path'], "
+        "'scores': [s.view(np.uint32).tolist() for s in maxsim.scores_batch(qs, d)]}))"
+    )
+    outputs = {}
+    for flag in ("0", "1"):
+        env = dict(os.environ, MAXSIM_BF16_SCREEN=flag, MAXSIM_KERNEL="")
+        result = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        outputs[flag] = json.loads(result.stdout)
+    assert outputs["0"]["path"] == "fp32"
+    has_bf16 = "avx512bf16" in maxsim._native.cpu_features()
+    assert outputs["1"]["path"] == ("bf16-screen" if has_bf16 else "fp32")
+    assert outputs["0"]["scores"] == outputs["1"]["scores"]

@@ -332,6 +332,7 @@ def info() -> dict:
     return {
         "version": __version__,
         "kernel": _native.kernel(),
+        "float_path": _native.float_path(),
         "best_kernel": _native.best_kernel(),
         "supported_kernels": list(_native.supported_kernels()),
         "cpu_features": list(_native.cpu_features()),

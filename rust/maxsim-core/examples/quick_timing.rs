@@ -2,7 +2,9 @@
 //! workload (query 32 × 128, 1000 documents × 300 tokens). Prints median ms
 //! and GFLOP/s. `cargo run --release --example quick_timing`.
 
-use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
+use maxsim_core::float::{
+    maxsim_scores_batch_unscreened, maxsim_scores_batch_with, PreparedQueries, ScoreOptions,
+};
 use maxsim_core::{DocSet, Kernel};
 use std::time::Instant;
 
@@ -33,20 +35,55 @@ fn main() {
         maxsim_core::peak::fma_peak_gflops(maxsim_core::dispatch::detect_best())
     );
     let flops = 2.0 * (nq * doc_len * dim * n_docs) as f64;
+    type Run<'a> = Box<dyn Fn() -> Vec<f32> + 'a>;
+    let mut runs: Vec<(String, Run)> = Vec::new();
     for kernel in Kernel::ALL.into_iter().filter(|k| k.is_supported()) {
+        let (prepared, docs) = (&prepared, &docs);
+        runs.push((
+            kernel.name().to_string(),
+            Box::new(move || {
+                maxsim_scores_batch_unscreened(kernel, prepared, docs, ScoreOptions::default())
+                    .unwrap()
+            }),
+        ));
+        if maxsim_core::float::screen::screen_enabled(kernel) {
+            runs.push((
+                format!("{}+screen", kernel.name()),
+                Box::new(move || {
+                    maxsim_scores_batch_with(kernel, prepared, docs, ScoreOptions::default())
+                        .unwrap()
+                }),
+            ));
+        }
+    }
+    let mut reference: Option<Vec<f32>> = None;
+    for (name, run) in &runs {
         let mut times = Vec::new();
+        let mut scores = Vec::new();
         for _ in 0..9 {
             let start = Instant::now();
-            let s = maxsim_scores_batch_with(kernel, &prepared, &docs, ScoreOptions::default())
-                .unwrap();
+            scores = run();
             times.push(start.elapsed().as_secs_f64());
-            std::hint::black_box(s);
         }
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let median = times[times.len() / 2];
+        let same = match &reference {
+            None => {
+                reference = Some(scores.clone());
+                "ref".to_string()
+            }
+            Some(r) => {
+                let max_diff = r
+                    .iter()
+                    .zip(&scores)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                format!("max |diff| vs first {max_diff:e}")
+            }
+        };
         println!(
-            "{:8} {:8.2} ms  {:6.1} GFLOP/s",
-            kernel.name(),
+            "{:14} {:8.2} ms  {:6.1} GFLOP/s  {same}",
+            name,
             median * 1e3,
             flops / median / 1e9
         );

@@ -7,23 +7,13 @@ use maxsim_core::reference::{f32_error_bound, maxsim_f64};
 use maxsim_core::{DocSet, Kernel};
 use proptest::prelude::*;
 
+mod common;
+use common::values;
+
 fn supported() -> Vec<Kernel> {
     Kernel::ALL
         .into_iter()
         .filter(|k| k.is_supported())
-        .collect()
-}
-
-/// Deterministic pseudo-random values in [-1, 1).
-fn values(n: usize, seed: u64) -> Vec<f32> {
-    let mut state = seed.wrapping_mul(0x9E3779B97F4A7C15).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            ((state >> 40) as f32 / (1u64 << 23) as f32) - 1.0
-        })
         .collect()
 }
 

@@ -39,6 +39,19 @@ fn cpu_features() -> Vec<&'static str> {
     dispatch::cpu_features()
 }
 
+/// How float32 scores are computed under the kernel in force: `"bf16-screen"`
+/// (AVX512_BF16 screening for batches of 64+ query tokens, bitwise the
+/// AVX-512 results) or `"fp32"`.
+#[pyfunction]
+fn float_path() -> PyResult<&'static str> {
+    let kernel = dispatch::selected_kernel().map_err(to_py)?;
+    Ok(if maxsim_core::float::screen::screen_enabled(kernel) {
+        "bf16-screen"
+    } else {
+        "fp32"
+    })
+}
+
 /// Threads in the pool.
 #[pyfunction]
 fn num_threads() -> usize {
@@ -70,6 +83,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(supported_kernels, m)?)?;
     m.add_function(wrap_pyfunction!(best_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
+    m.add_function(wrap_pyfunction!(float_path, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(fma_peak_gflops, m)?)?;

@@ -10,6 +10,7 @@
 
 pub(crate) mod blocked;
 pub(crate) mod portable;
+pub mod screen;
 
 use crate::dispatch::{selected_kernel, Kernel};
 use crate::docs::DocSet;
@@ -183,6 +184,20 @@ pub fn maxsim_scores_batch_with(
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if screen::screen_enabled(kernel) && queries.stride >= screen::MIN_SCREEN_TOKENS {
+        return maxsim_scores_batch_screened(queries, docs, options);
+    }
+    maxsim_scores_batch_unscreened(kernel, queries, docs, options)
+}
+
+/// As [`maxsim_scores_batch_with`], never using the bf16 screen.
+pub fn maxsim_scores_batch_unscreened(
+    kernel: Kernel,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, f32>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
     check_kernel(kernel)?;
     check_dim(docs.dim(), queries.dim)?;
     check_floor(&options, docs.len())?;
@@ -198,6 +213,48 @@ pub fn maxsim_scores_batch_with(
             // document is a non-empty whole number of `dim`-wide rows (DocSet
             // invariants) and `maxes` has `stride` entries.
             unsafe { kernel_fn(queries, docs.doc(i), maxes) }
+        },
+    ))
+}
+
+/// As [`maxsim_scores_batch_with`] with the AVX-512 kernel, always using the
+/// bf16 screen (`screen` module) where it applies. The results are bitwise
+/// those of the AVX-512 float32 kernel. `Unsupported` without AVX512_BF16.
+#[cfg(target_arch = "x86_64")]
+pub fn maxsim_scores_batch_screened(
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, f32>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    use crate::arch::x86_64::avx512;
+    if !screen::screen_supported() {
+        return Err(crate::Error::Unsupported(
+            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
+        ));
+    }
+    check_dim(docs.dim(), queries.dim)?;
+    check_floor(&options, docs.len())?;
+    let Some(screen_query) = screen::ScreenQuery::new(queries) else {
+        // Non-finite or huge query values: the bound does not apply.
+        return maxsim_scores_batch_unscreened(Kernel::Avx512, queries, docs, options);
+    };
+    Ok(drive(
+        docs.len(),
+        &queries.segments,
+        queries.stride,
+        options.zero_floor,
+        avx512::screen::Scratch::default,
+        |scratch, i, maxes| {
+            let doc = docs.doc(i);
+            // SAFETY: AVX-512F/BW/VL and AVX512_BF16 are present (checked
+            // above); the document is a non-empty whole number of `dim`-wide
+            // rows (DocSet invariants), `screen_query` was built from
+            // `queries`, and `maxes` has `stride` entries.
+            unsafe {
+                if !avx512::screen::doc_maxes(queries, &screen_query, doc, scratch, maxes) {
+                    avx512::float::doc_maxes(queries, doc, maxes);
+                }
+            }
         },
     ))
 }

@@ -3,4 +3,5 @@
 pub mod binary;
 pub mod float;
 pub mod reduced;
+pub mod screen;
 pub mod vector;

@@ -1,0 +1,250 @@
+//! bf16-screened float32 MaxSim: the same results as the float32 kernel,
+//! from half the multiply-adds.
+//!
+//! On CPUs whose `vdpbf16ps` retires twice the multiply-adds of an fp32 FMA
+//! (AMD Zen 4: one 512-bit instruction per cycle either way, 32 products
+//! against 16), most of a document's dot products can be computed in bf16,
+//! provided no answer changes. For query token `i` and document token `j`:
+//!
+//! * `a_ij` is the dot product of the bf16-rounded vectors, accumulated in fp32;
+//! * `f_ij` is what the float32 kernel computes (a sequential FMA chain over `k`).
+//!
+//! Both are within a bound of the exact `s_ij = ⟨q_i, d_j⟩` that depends only
+//! on `q_i`, on `‖d_j‖` and on the norm of `d_j`'s bf16 rounding error, so
+//! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see [`ScreenQuery::new`]).
+//! The kernel screens every token in bf16, keeps per query token the best
+//! three approximate values with their token indices and the fourth-best
+//! value, and then:
+//!
+//! * every token whose approximate value is within twice the bound of the
+//!   best approximate value is a candidate for the float32 maximum; no other
+//!   token can be (its float32 value is provably below a candidate's);
+//! * the candidates (one, usually; two or three when the tracked runners-up
+//!   are close; rarely more, found by a second bf16 pass) are recomputed with
+//!   the float32 kernel's own arithmetic, the FMA chain over `k` in order.
+//!
+//! Entry points screen batches of at least [`MIN_SCREEN_TOKENS`] query tokens.
+//! The result is the float32 kernel's maximum, bit for bit: the screen only
+//! decides which float32 dot products are worth computing. Inputs the bound
+//! does not cover (non-finite values, norms above 1e18) fall back to the
+//! float32 kernel for that document or call.
+
+// The bound and the query preparation are portable; only x86-64 has a
+// kernel that uses them (AVX512_BF16).
+#![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+
+use super::PreparedQueries;
+use crate::dispatch::Kernel;
+use std::sync::OnceLock;
+
+/// Unit roundoff of bf16 (8 significant bits, round to nearest even).
+const BF16_UNIT_ROUNDOFF: f64 = 1.0 / 256.0;
+/// Unit roundoff of f32.
+const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
+/// The smallest normal f32: `vcvtne2ps2bf16` and `vdpbf16ps` flush anything
+/// smaller (inputs, products and partial sums) to zero.
+const F32_MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38;
+/// Query and document norms above this fall back to the float32 kernel, so
+/// no product or partial sum can overflow (1e18 · 1e18 ≪ f32::MAX).
+pub(crate) const MAX_NORM: f64 = 1e18;
+
+/// `n u / (1 − n u)`: the relative error bound of any summation of `n` terms
+/// in a format of unit roundoff `u` (Higham, *Accuracy and Stability*, §3.1).
+fn gamma(n: usize, unit_roundoff: f64) -> f64 {
+    let nu = n as f64 * unit_roundoff;
+    nu / (1.0 - nu)
+}
+
+/// Rounds `x` to bf16 (nearest even), flushing results below the smallest
+/// normal to zero as the hardware does, and returns it as f32.
+fn to_bf16_flushed(x: f32) -> f32 {
+    let rounded = half::bf16::from_f32(x).to_f32();
+    if (rounded.abs() as f64) < F32_MIN_NORMAL {
+        0.0
+    } else {
+        rounded
+    }
+}
+
+/// The query side of the screen, built once per call from a [`PreparedQueries`].
+#[derive(Debug, Clone)]
+pub(crate) struct ScreenQuery {
+    /// `ceil(dim / 2)`: bf16 pairs per token.
+    pub(crate) n_pairs: usize,
+    /// `n_pairs × stride` u32 words; word `(p, i)` holds query token `i`'s
+    /// dimensions `2p` (low half) and `2p + 1` (high half) in bf16. Padding is 0.
+    pub(crate) pairs: Vec<u32>,
+    /// Per lane: `A_i`, the screen's error per unit of document-token norm.
+    pub(crate) eps_doc: Vec<f32>,
+    /// Per lane: `B_i`, its error per unit norm of a document token's bf16 rounding error.
+    pub(crate) eps_residual: Vec<f32>,
+    /// Per lane: `τ_i`, the absolute error from values flushed as tiny.
+    pub(crate) eps_abs: Vec<f32>,
+    /// Per vector of 16 lanes: lanes holding a real query token that is not all zero.
+    pub(crate) screened: Vec<u16>,
+    /// Per vector of 16 lanes: real query tokens that are all zero; their
+    /// float32 maximum is exactly +0 against any finite document.
+    pub(crate) zero: Vec<u16>,
+}
+
+impl ScreenQuery {
+    /// Builds the bf16 query and its error bounds, or `None` when the bound
+    /// does not apply (a non-finite value, or a token norm above [`MAX_NORM`]).
+    ///
+    /// For query token `q` with bf16 rounding `q̂` (`q̃ = q − q̂`) and a document
+    /// token `d` with bf16 rounding `d̂` (`d̃ = d − d̂`; `vcvtne2ps2bf16` rounds
+    /// to nearest even and flushes values below the smallest normal):
+    ///
+    /// * `s − ⟨q̂, d̂⟩ = ⟨q̃, d⟩ + ⟨q̂, d̃⟩`, at most `‖q̃‖ ‖d‖ + ‖q̂‖ ‖d̃‖` (Cauchy–Schwarz);
+    /// * `vdpbf16ps` forms each product exactly (8 × 8 significant bits) and
+    ///   sums `dim` of them in fp32: `γ_dim ‖q̂‖ ‖d̂‖ + 2 dim · min_normal`
+    ///   (products and partial sums that underflow are flushed), with
+    ///   `‖d̂‖ ≤ (1 + u_bf16) ‖d‖`;
+    /// * the float32 FMA chain: `|f − s| ≤ γ_dim ‖q‖ ‖d‖ + dim · min_normal`.
+    ///
+    /// So `|a − f| ≤ A ‖d‖ + B ‖d̃‖ + τ` with
+    /// `A = ‖q̃‖ + γ_dim (1 + u_bf16) ‖q̂‖ + γ_dim ‖q‖`, `B = ‖q̂‖` and
+    /// `τ = 3 dim · min_normal`, each rounded up generously.
+    pub(crate) fn new(q: &PreparedQueries) -> Option<Self> {
+        let (dim, stride) = (q.dim, q.stride);
+        let n_pairs = dim.div_ceil(2);
+        let mut pairs = vec![0u32; n_pairs * stride];
+        let mut eps_doc = vec![0.0f32; stride];
+        let mut eps_residual = vec![0.0f32; stride];
+        let mut eps_abs = vec![0.0f32; stride];
+        let n_vec = stride / 16;
+        let mut screened = vec![0u16; n_vec];
+        let mut zero = vec![0u16; n_vec];
+        let gamma_dim = gamma(dim + 2, F32_UNIT_ROUNDOFF);
+        for i in 0..q.n_tokens {
+            let (mut norm_sq, mut rounded_sq, mut residual_sq) = (0.0f64, 0.0f64, 0.0f64);
+            for p in 0..n_pairs {
+                let mut word = 0u32;
+                for half_index in 0..2 {
+                    let k = 2 * p + half_index;
+                    if k >= dim {
+                        break;
+                    }
+                    let value = q.transposed[k * stride + i];
+                    if !value.is_finite() {
+                        return None;
+                    }
+                    let rounded = to_bf16_flushed(value);
+                    word |= (half::bf16::from_f32(rounded).to_bits() as u32) << (16 * half_index);
+                    let (value, rounded) = (value as f64, rounded as f64);
+                    norm_sq += value * value;
+                    rounded_sq += rounded * rounded;
+                    residual_sq += (value - rounded) * (value - rounded);
+                }
+                pairs[p * stride + i] = word;
+            }
+            let (norm, rounded_norm, residual_norm) =
+                (norm_sq.sqrt(), rounded_sq.sqrt(), residual_sq.sqrt());
+            if norm > MAX_NORM {
+                return None;
+            }
+            let (vec_index, bit) = (i / 16, 1u16 << (i % 16));
+            if norm_sq == 0.0 {
+                zero[vec_index] |= bit;
+                continue;
+            }
+            screened[vec_index] |= bit;
+            let eps_doc_i = residual_norm
+                + gamma_dim * (1.0 + BF16_UNIT_ROUNDOFF) * rounded_norm
+                + gamma_dim * norm;
+            let tau = 3.0 * dim as f64 * F32_MIN_NORMAL;
+            // f64 → f32 rounds to nearest; the 1e-3 margin covers that and the
+            // f64 evaluation above many times over.
+            eps_doc[i] = (eps_doc_i * 1.001) as f32;
+            eps_residual[i] = (rounded_norm * 1.001) as f32;
+            eps_abs[i] = (tau * 1.001) as f32;
+        }
+        Some(ScreenQuery {
+            n_pairs,
+            pairs,
+            eps_doc,
+            eps_residual,
+            eps_abs,
+            screened,
+            zero,
+        })
+    }
+}
+
+/// An upper bound on a norm from its float32 sum of squares over `dim`
+/// values (any summation order), or `None` when that is not finite or the
+/// norm is above [`MAX_NORM`].
+pub(crate) fn norm_bound(sum_squares: f32, dim: usize) -> Option<f32> {
+    let computed = sum_squares as f64;
+    if !computed.is_finite() {
+        return None;
+    }
+    // Each square and addition may round (γ), and squares below the smallest
+    // normal may be lost entirely (dim · min_normal).
+    let bound = computed / (1.0 - gamma(dim + 16, F32_UNIT_ROUNDOFF)) + dim as f64 * F32_MIN_NORMAL;
+    let norm = bound.sqrt() * (1.0 + 1e-6);
+    (norm <= MAX_NORM).then_some(norm as f32)
+}
+
+/// Query tokens (padded to 16) from which the float32 entry points screen.
+///
+/// Converting each document to bf16 and bounding its norms costs about as
+/// much as the screen saves for one 32-token query (measured equal on Zen 4,
+/// one thread: 25–30 ms either way on 1000 × 300 tokens), so single queries
+/// keep the plain kernel. From 64 query tokens (a batch of queries, PyLate's
+/// `colbert_scores`) that cost is shared and the screen is 1.4× faster.
+pub const MIN_SCREEN_TOKENS: usize = 64;
+
+/// Whether the float32 entry points use the screen for `kernel`:
+/// AVX-512 with AVX512_BF16 on a CPU where `vdpbf16ps` doubles the FMA rate.
+///
+/// That is known for AMD Zen 4 and Zen 5; on Intel (Cooper Lake, Sapphire
+/// Rapids) `vdpbf16ps` shares the FMA ports without doubling their rate, so
+/// the screen would only add work. `MAXSIM_BF16_SCREEN=1` forces it on
+/// wherever AVX512_BF16 exists, `=0` forces it off. The choice never
+/// changes a result, only how it is computed.
+pub fn screen_enabled(kernel: Kernel) -> bool {
+    matches!(kernel, Kernel::Avx512 | Kernel::Amx) && *SCREEN.get_or_init(screen_default)
+}
+
+static SCREEN: OnceLock<bool> = OnceLock::new();
+
+#[cfg(target_arch = "x86_64")]
+fn screen_default() -> bool {
+    let supported = screen_supported();
+    match std::env::var("MAXSIM_BF16_SCREEN")
+        .as_deref()
+        .map(str::trim)
+    {
+        Ok("0") => false,
+        Ok("1") => supported,
+        _ => supported && is_amd(),
+    }
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn screen_default() -> bool {
+    false
+}
+
+/// AVX-512 (as the float kernel needs it) plus AVX512_BF16.
+#[cfg(target_arch = "x86_64")]
+pub fn screen_supported() -> bool {
+    Kernel::Avx512.is_supported() && std::arch::is_x86_feature_detected!("avx512bf16")
+}
+#[cfg(not(target_arch = "x86_64"))]
+pub fn screen_supported() -> bool {
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+fn is_amd() -> bool {
+    // SAFETY: CPUID leaf 0 exists on every x86-64 CPU. (`__cpuid` is a safe
+    // function from Rust 1.94; `rust-version` is older.)
+    #[allow(unused_unsafe)]
+    let leaf0 = unsafe { std::arch::x86_64::__cpuid(0) };
+    let vendor: Vec<u8> = [leaf0.ebx, leaf0.edx, leaf0.ecx]
+        .iter()
+        .flat_map(|r| r.to_le_bytes())
+        .collect();
+    vendor == b"AuthenticAMD"
+}

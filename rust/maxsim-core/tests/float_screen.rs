@@ -1,0 +1,191 @@
+//! The bf16-screened float32 path against the plain AVX-512 kernel: the
+//! screen only chooses which float32 dot products to compute, so every
+//! result must be bitwise equal. The inputs cover each branch of the screen:
+//! one candidate, two and three tracked candidates, the rescan of lanes with
+//! more (repeated document tokens), all-zero query tokens, masked tokens, and
+//! the fallbacks (non-finite values, norms past the bound, tiny values).
+#![cfg(target_arch = "x86_64")]
+
+use maxsim_core::float::screen::screen_supported;
+use maxsim_core::float::{
+    maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+};
+use maxsim_core::reference::{f32_error_bound, maxsim_f64};
+use maxsim_core::{DocSet, Kernel};
+use proptest::prelude::*;
+
+mod common;
+use common::values;
+
+/// Screened and plain scores of `queries` against packed `docs`, asserted
+/// bitwise equal; also checks them against the f64 reference where finite.
+fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], dim: usize) {
+    if !screen_supported() {
+        eprintln!("AVX512_BF16 not available: screen not tested on this CPU");
+        return;
+    }
+    let query_refs: Vec<&[f32]> = queries.iter().map(|q| q.as_slice()).collect();
+    let mask_refs: Option<Vec<&[bool]>> = masks.map(|m| m.iter().map(|m| m.as_slice()).collect());
+    let prepared = PreparedQueries::new(&query_refs, mask_refs.as_deref(), dim).unwrap();
+    let flat: Vec<f32> = docs.concat();
+    let mut offsets = vec![0i64];
+    for d in docs {
+        offsets.push(offsets.last().unwrap() + (d.len() / dim) as i64);
+    }
+    let set = DocSet::packed(&flat, &offsets, dim).unwrap();
+    let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
+    for zero_floor in [None, Some(floor.as_slice())] {
+        let options = ScoreOptions { zero_floor };
+        let screened = maxsim_scores_batch_screened(&prepared, &set, options).unwrap();
+        let plain =
+            maxsim_scores_batch_unscreened(Kernel::Avx512, &prepared, &set, options).unwrap();
+        for (i, (s, p)) in screened.iter().zip(&plain).enumerate() {
+            assert!(
+                s.to_bits() == p.to_bits() || (s.is_nan() && p.is_nan()),
+                "score {i} (query {}, doc {}): screened {s} vs plain {p}, dim {dim}",
+                i / docs.len(),
+                i % docs.len()
+            );
+        }
+    }
+    // And against first principles where everything is finite and unmasked.
+    if masks.is_none() && queries.iter().chain(docs).flatten().all(|v| v.is_finite()) {
+        let screened =
+            maxsim_scores_batch_screened(&prepared, &set, ScoreOptions::default()).unwrap();
+        for (qi, query) in queries.iter().enumerate() {
+            for (di, doc) in docs.iter().enumerate() {
+                let expected = maxsim_f64(query, doc, dim);
+                let bound = f32_error_bound(query, doc, dim);
+                let got = screened[qi * docs.len() + di] as f64;
+                assert!(
+                    (got - expected).abs() <= bound,
+                    "query {qi} doc {di}: {got} vs {expected}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn random_shapes() {
+    for dim in [1, 2, 7, 16, 31, 32, 33, 64, 96, 128, 130] {
+        for nq in [1, 3, 16, 17, 32, 33, 64] {
+            let seed = (dim * 1000 + nq) as u64;
+            let query = values(nq * dim, seed);
+            let docs: Vec<Vec<f32>> = [1, 2, 5, 6, 7, 13, 64, 300]
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| values(n * dim, seed + 1 + i as u64))
+                .collect();
+            check(&[query], None, &docs, dim);
+        }
+    }
+}
+
+#[test]
+fn long_documents_and_batches() {
+    let dim = 128;
+    let queries: Vec<Vec<f32>> = (0..5).map(|s| values(32 * dim, 50 + s)).collect();
+    let docs: Vec<Vec<f32>> = [2000, 1, 777, 300]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| values(n * dim, 90 + i as u64))
+        .collect();
+    check(&queries, None, &docs, dim);
+}
+
+/// Documents made of a few tokens repeated many times: every query token has
+/// many exactly tied and near-tied candidates (the rescan path).
+#[test]
+fn repeated_and_near_duplicate_tokens() {
+    let dim = 96;
+    let query = values(40 * dim, 7);
+    let base = values(3 * dim, 8);
+    let mut docs = Vec::new();
+    for copies in [2, 3, 4, 5, 9, 50] {
+        let mut doc = Vec::new();
+        for c in 0..copies {
+            for t in 0..3 {
+                let row = &base[t * dim..(t + 1) * dim];
+                // Alternate exact copies with copies nudged by one ulp-ish step.
+                doc.extend(
+                    row.iter()
+                        .map(|&v| if c % 2 == 0 { v } else { v * (1.0 + 1e-6) }),
+                );
+            }
+        }
+        docs.push(doc);
+    }
+    check(std::slice::from_ref(&query), None, &docs, dim);
+    // Query tokens equal to document tokens: the best match is itself, tied.
+    let echo: Vec<f32> = base.iter().chain(&base).copied().collect();
+    check(&[echo], None, &docs, dim);
+}
+
+#[test]
+fn zero_and_masked_query_tokens() {
+    let dim = 64;
+    let mut query = values(20 * dim, 3);
+    for t in [0, 5, 19] {
+        query[t * dim..(t + 1) * dim].fill(0.0);
+    }
+    let mask: Vec<bool> = (0..20).map(|t| t % 4 != 2).collect();
+    let docs: Vec<Vec<f32>> = (0..6)
+        .map(|i| values((1 + 37 * i) * dim, 30 + i as u64))
+        .collect();
+    check(std::slice::from_ref(&query), None, &docs, dim);
+    check(&[query], Some(&[mask]), &docs, dim);
+}
+
+/// Values the bound does not cover fall back to the float32 kernel; tiny
+/// values (bf16 flushes them to zero) stay within it.
+#[test]
+fn non_finite_huge_and_tiny_values() {
+    let dim = 33;
+    let query = values(17 * dim, 11);
+    let mut docs: Vec<Vec<f32>> = (0..8).map(|i| values(20 * dim, 40 + i as u64)).collect();
+    docs[1][5] = f32::NAN;
+    docs[2][7] = f32::INFINITY;
+    docs[3][0] = f32::NEG_INFINITY;
+    docs[4].iter_mut().for_each(|v| *v *= 1e19); // norms past the bound
+    docs[5].iter_mut().for_each(|v| *v *= 1e-39); // subnormal: flushed by bf16
+    docs[6].iter_mut().step_by(3).for_each(|v| *v *= 1e-40);
+    check(std::slice::from_ref(&query), None, &docs, dim);
+    let tiny_query: Vec<f32> = query.iter().map(|v| v * 1e-38).collect();
+    check(&[tiny_query], None, &docs[..1], dim);
+    let mut nan_query = query.clone();
+    nan_query[3] = f32::NAN;
+    check(&[nan_query], None, &docs[..1], dim);
+    let huge_query: Vec<f32> = query.iter().map(|v| v * 1e19).collect();
+    check(&[huge_query], None, &docs[..1], dim);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn random_shapes_bitwise_equal(
+        dim in 1usize..140,
+        nq in 1usize..65,
+        lengths in proptest::collection::vec(1usize..400, 1..6),
+        duplicate_every in 0usize..4,
+        seed in any::<u64>(),
+    ) {
+        let query = values(nq * dim, seed);
+        let docs: Vec<Vec<f32>> = lengths
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let mut doc = values(n * dim, seed ^ (i as u64 + 1));
+                // Optionally repeat rows to create ties.
+                if duplicate_every > 0 {
+                    for t in (duplicate_every..n).step_by(duplicate_every + 1) {
+                        let (head, tail) = doc.split_at_mut(t * dim);
+                        tail[..dim].copy_from_slice(&head[(t - duplicate_every) * dim..(t - duplicate_every + 1) * dim]);
+                    }
+                }
+                doc
+            })
+            .collect();
+        check(&[query], None, &docs, dim);
+    }
+}
