@@ -185,7 +185,7 @@ pub fn maxsim_scores_batch_with(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if screen::screen_enabled(kernel) && queries.stride >= screen::MIN_SCREEN_TOKENS {
+    if screen::screen_enabled(kernel) && queries.n_tokens >= screen::MIN_SCREEN_TOKENS {
         return maxsim_scores_batch_screened(queries, docs, options);
     }
     maxsim_scores_batch_unscreened(kernel, queries, docs, options)

@@ -35,6 +35,7 @@
 
 use super::PreparedQueries;
 use crate::dispatch::Kernel;
+use crate::reduced::half::{bf16_bits_to_f32, f32_to_bf16_bits};
 use std::sync::OnceLock;
 
 /// Unit roundoff of bf16 (8 significant bits, round to nearest even).
@@ -55,14 +56,14 @@ fn gamma(n: usize, unit_roundoff: f64) -> f64 {
     nu / (1.0 - nu)
 }
 
-/// Rounds `x` to bf16 (nearest even), flushing results below the smallest
-/// normal to zero as the hardware does, and returns it as f32.
-fn to_bf16_flushed(x: f32) -> f32 {
-    let rounded = half::bf16::from_f32(x).to_f32();
-    if (rounded.abs() as f64) < F32_MIN_NORMAL {
-        0.0
+/// `x` rounded to bf16 (nearest even) as its bits, with results below the
+/// smallest normal flushed to zero as the hardware does.
+fn to_bf16_flushed(x: f32) -> u16 {
+    let bits = f32_to_bf16_bits(x);
+    if (bf16_bits_to_f32(bits).abs() as f64) < F32_MIN_NORMAL {
+        0
     } else {
-        rounded
+        bits
     }
 }
 
@@ -78,8 +79,8 @@ pub(crate) struct ScreenQuery {
     pub(crate) eps_doc: Vec<f32>,
     /// Per lane: `B_i`, its error per unit norm of a document token's bf16 rounding error.
     pub(crate) eps_residual: Vec<f32>,
-    /// Per lane: `τ_i`, the absolute error from values flushed as tiny.
-    pub(crate) eps_abs: Vec<f32>,
+    /// `τ`, the absolute error from values flushed as tiny (the same for every lane).
+    pub(crate) eps_abs: f32,
     /// Per vector of 16 lanes: lanes holding a real query token that is not all zero.
     pub(crate) screened: Vec<u16>,
     /// Per vector of 16 lanes: real query tokens that are all zero; their
@@ -111,7 +112,6 @@ impl ScreenQuery {
         let mut pairs = vec![0u32; n_pairs * stride];
         let mut eps_doc = vec![0.0f32; stride];
         let mut eps_residual = vec![0.0f32; stride];
-        let mut eps_abs = vec![0.0f32; stride];
         let n_vec = stride / 16;
         let mut screened = vec![0u16; n_vec];
         let mut zero = vec![0u16; n_vec];
@@ -129,8 +129,9 @@ impl ScreenQuery {
                     if !value.is_finite() {
                         return None;
                     }
-                    let rounded = to_bf16_flushed(value);
-                    word |= (half::bf16::from_f32(rounded).to_bits() as u32) << (16 * half_index);
+                    let bits = to_bf16_flushed(value);
+                    word |= (bits as u32) << (16 * half_index);
+                    let rounded = bf16_bits_to_f32(bits);
                     let (value, rounded) = (value as f64, rounded as f64);
                     norm_sq += value * value;
                     rounded_sq += rounded * rounded;
@@ -152,13 +153,12 @@ impl ScreenQuery {
             let eps_doc_i = residual_norm
                 + gamma_dim * (1.0 + BF16_UNIT_ROUNDOFF) * rounded_norm
                 + gamma_dim * norm;
-            let tau = 3.0 * dim as f64 * F32_MIN_NORMAL;
             // f64 → f32 rounds to nearest; the 1e-3 margin covers that and the
             // f64 evaluation above many times over.
             eps_doc[i] = (eps_doc_i * 1.001) as f32;
             eps_residual[i] = (rounded_norm * 1.001) as f32;
-            eps_abs[i] = (tau * 1.001) as f32;
         }
+        let eps_abs = (3.0 * dim as f64 * F32_MIN_NORMAL * 1.001) as f32;
         Some(ScreenQuery {
             n_pairs,
             pairs,
@@ -186,7 +186,8 @@ pub(crate) fn norm_bound(sum_squares: f32, dim: usize) -> Option<f32> {
     (norm <= MAX_NORM).then_some(norm as f32)
 }
 
-/// Query tokens (padded to 16) from which the float32 entry points screen.
+/// Query tokens (over all queries of a call, masked ones not counted) from
+/// which the float32 entry points screen.
 ///
 /// Converting each document to bf16 and bounding its norms costs about as
 /// much as the screen saves for one 32-token query (measured equal on Zen 4,

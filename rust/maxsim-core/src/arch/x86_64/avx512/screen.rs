@@ -345,7 +345,7 @@ unsafe fn resolve(
         _mm512_fmadd_ps(
             _mm512_loadu_ps(screen.eps_residual.as_ptr().add(lane0)),
             _mm512_set1_ps(residual_norm),
-            _mm512_loadu_ps(screen.eps_abs.as_ptr().add(lane0)),
+            _mm512_set1_ps(screen.eps_abs),
         ),
     );
     let best = state.values[0];
