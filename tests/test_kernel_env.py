@@ -50,17 +50,22 @@ def test_unsupported_or_unknown_kernel_raises_at_import():
 
 
 def test_bf16_screen_switch_gives_bitwise_equal_scores():
-    """MAXSIM_BF16_SCREEN only changes how float32 scores are computed, never them."""
+    """MAXSIM_BF16_SCREEN only changes how scores are computed, never them:
+    float32, float16 and bfloat16 documents, one query and a batch."""
     script = (
-        "import json, numpy as np, maxsim; "
-        "rng = np.random.default_rng(1); q = rng.standard_normal((40, 130)).astype(np.float32); "
-        "base = rng.standard_normal((3, 130)).astype(np.float32); "
-        "d = [rng.standard_normal((n, 130)).astype(np.float32) for n in (1, 6, 7, 300)] "
-        "+ [np.tile(base, (30, 1))]; "
-        # 88 query tokens in all: past the 64 from which batches are screened.
-        "qs = [q, q[::-1], q[:5], np.zeros((3, 130), np.float32) + base[0]]; "
-        "print(json.dumps({'path': maxsim.info()['float_path'], "
-        "'scores': [s.view(np.uint32).tolist() for s in maxsim.scores_batch(qs, d)]}))"
+        "import json, numpy as np, ml_dtypes, maxsim\n"
+        "rng = np.random.default_rng(1); q = rng.standard_normal((40, 130)).astype(np.float32)\n"
+        "base = rng.standard_normal((3, 130)).astype(np.float32)\n"
+        "d = [rng.standard_normal((n, 130)).astype(np.float32) for n in (1, 6, 7, 300)]\n"
+        "d += [np.tile(base, (30, 1))]\n"
+        # 88 query tokens in all: past the 24 from which float16 is screened.
+        "qs = [q, q[::-1], q[:5], np.zeros((3, 130), np.float32) + base[0]]\n"
+        "out = []\n"
+        "for dtype in (np.float32, np.float16, ml_dtypes.bfloat16):\n"
+        "    dd = [x.astype(dtype) for x in d]\n"
+        "    out += [s.view(np.uint32).tolist() for s in maxsim.scores_batch(qs, dd)]\n"
+        "    out.append(maxsim.scores(q[:32], dd).view(np.uint32).tolist())\n"
+        "print(json.dumps({'path': maxsim.info()['float_path'], 'scores': out}))\n"
     )
     outputs = {}
     for flag in ("0", "1"):

@@ -1,9 +1,15 @@
-//! Quick single-thread timing of every supported float kernel on the fixed
-//! workload (query 32 × 128, 1000 documents × 300 tokens). Prints median ms
-//! and GFLOP/s. `cargo run --release --example quick_timing`.
+//! Quick timing of every supported float kernel on the fixed workload (query
+//! 32 × 128, 1000 documents × 300 tokens), with the bf16 screen where it
+//! applies, and of the float16 / bfloat16 document paths. Prints median ms
+//! and GFLOP/s. `cargo run --release --example quick_timing [threads]`
+//! (`NQ` sets the query tokens, `NDOCS` the documents, `ONLY` keeps the rows
+//! whose name contains it).
 
 use maxsim_core::float::{
-    maxsim_scores_batch_unscreened, maxsim_scores_batch_with, PreparedQueries, ScoreOptions,
+    maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+};
+use maxsim_core::reduced::{
+    bf16, f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, to_half,
 };
 use maxsim_core::{DocSet, Kernel};
 use std::time::Instant;
@@ -18,7 +24,11 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    let (nq, dim, doc_len) = (32, 128, 300);
+    let nq: usize = std::env::var("NQ")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(32);
+    let (dim, doc_len) = (128, 300);
     let mut state = 7u64;
     let mut next = || {
         state = state
@@ -30,6 +40,12 @@ fn main() {
     let data: Vec<f32> = (0..n_docs * doc_len * dim).map(|_| next()).collect();
     let docs = DocSet::fixed(&data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&query], None, dim).unwrap();
+    let mut data_bf16 = vec![bf16::ZERO; data.len()];
+    to_half(&data, &mut data_bf16).unwrap();
+    let mut data_f16 = vec![f16::ZERO; data.len()];
+    to_half(&data, &mut data_f16).unwrap();
+    let docs_bf16 = DocSet::fixed(&data_bf16, n_docs, doc_len, dim).unwrap();
+    let docs_f16 = DocSet::fixed(&data_f16, n_docs, doc_len, dim).unwrap();
     println!(
         "fma peak: {:?} GFLOP/s",
         maxsim_core::peak::fma_peak_gflops(maxsim_core::dispatch::detect_best())
@@ -46,16 +62,50 @@ fn main() {
                     .unwrap()
             }),
         ));
-        if maxsim_core::float::screen::screen_enabled(kernel) {
+        if kernel == Kernel::Avx512 && maxsim_core::float::screen::screen_supported() {
             runs.push((
                 format!("{}+screen", kernel.name()),
                 Box::new(move || {
-                    maxsim_scores_batch_with(kernel, prepared, docs, ScoreOptions::default())
-                        .unwrap()
+                    maxsim_scores_batch_screened(prepared, docs, ScoreOptions::default()).unwrap()
                 }),
             ));
         }
     }
+    let best = maxsim_core::dispatch::detect_best();
+    {
+        let (prepared, docs_bf16, docs_f16) = (&prepared, &docs_bf16, &docs_f16);
+        let options = ScoreOptions::default;
+        runs.push((
+            "bf16 docs".into(),
+            Box::new(move || {
+                maxsim_half_batch_unscreened(best, prepared, docs_bf16, options()).unwrap()
+            }),
+        ));
+        if maxsim_core::float::screen::screen_supported() {
+            runs.push((
+                "bf16 docs+screen".into(),
+                Box::new(move || {
+                    maxsim_half_batch_screened(prepared, docs_bf16, options()).unwrap()
+                }),
+            ));
+        }
+        runs.push((
+            "f16 docs".into(),
+            Box::new(move || {
+                maxsim_half_batch_unscreened(best, prepared, docs_f16, options()).unwrap()
+            }),
+        ));
+        if maxsim_core::float::screen::screen_supported() {
+            runs.push((
+                "f16 docs+screen".into(),
+                Box::new(move || {
+                    maxsim_half_batch_screened(prepared, docs_f16, options()).unwrap()
+                }),
+            ));
+        }
+    }
+    let only = std::env::var("ONLY").unwrap_or_default();
+    runs.retain(|(name, _)| name.contains(&only));
     let mut reference: Option<Vec<f32>> = None;
     for (name, run) in &runs {
         let mut times = Vec::new();
@@ -82,7 +132,7 @@ fn main() {
             }
         };
         println!(
-            "{:14} {:8.2} ms  {:6.1} GFLOP/s  {same}",
+            "{:20} {:8.2} ms  {:6.1} GFLOP/s  {same}",
             name,
             median * 1e3,
             flops / median / 1e9

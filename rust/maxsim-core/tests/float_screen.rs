@@ -1,6 +1,6 @@
-//! The bf16-screened float32 path against the plain AVX-512 kernel: the
-//! screen only chooses which float32 dot products to compute, so every
-//! result must be bitwise equal. The inputs cover each branch of the screen:
+//! The bf16-screened paths against the plain AVX-512 kernels, for float32,
+//! float16 and bfloat16 documents: the screen only chooses which float32 dot
+//! products to compute, so every result must be bitwise equal. The inputs cover each branch of the screen:
 //! one candidate, two and three tracked candidates, the rescan of lanes with
 //! more (repeated document tokens), all-zero query tokens, masked tokens, and
 //! the fallbacks (non-finite values, norms past the bound, tiny values).
@@ -9,6 +9,9 @@
 use maxsim_core::float::screen::screen_supported;
 use maxsim_core::float::{
     maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+};
+use maxsim_core::reduced::{
+    bf16, f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, HalfFloat,
 };
 use maxsim_core::reference::{f32_error_bound, maxsim_f64};
 use maxsim_core::{DocSet, Kernel};
@@ -39,29 +42,100 @@ fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], d
         let screened = maxsim_scores_batch_screened(&prepared, &set, options).unwrap();
         let plain =
             maxsim_scores_batch_unscreened(Kernel::Avx512, &prepared, &set, options).unwrap();
-        for (i, (s, p)) in screened.iter().zip(&plain).enumerate() {
-            assert!(
-                s.to_bits() == p.to_bits() || (s.is_nan() && p.is_nan()),
-                "score {i} (query {}, doc {}): screened {s} vs plain {p}, dim {dim}",
-                i / docs.len(),
-                i % docs.len()
-            );
-        }
+        assert_bitwise(&screened, &plain, docs.len(), dim, "float32");
     }
-    // And against first principles where everything is finite and unmasked.
-    if masks.is_none() && queries.iter().chain(docs).flatten().all(|v| v.is_finite()) {
+    if masks.is_none() {
         let screened =
             maxsim_scores_batch_screened(&prepared, &set, ScoreOptions::default()).unwrap();
-        for (qi, query) in queries.iter().enumerate() {
-            for (di, doc) in docs.iter().enumerate() {
-                let expected = maxsim_f64(query, doc, dim);
-                let bound = f32_error_bound(query, doc, dim);
-                let got = screened[qi * docs.len() + di] as f64;
-                assert!(
-                    (got - expected).abs() <= bound,
-                    "query {qi} doc {di}: {got} vs {expected}"
-                );
-            }
+        check_reference(queries, docs, dim, &screened, "float32");
+    }
+    // Narrowed as `half` does (values past the range become ±inf; `to_half`
+    // would refuse them), to exercise the fallbacks.
+    let case = Case {
+        queries,
+        prepared: &prepared,
+        unmasked: masks.is_none(),
+        docs,
+        offsets: &offsets,
+        dim,
+    };
+    check_half(&case, f16::from_f32);
+    check_half(&case, bf16::from_f32);
+}
+
+/// One input of [`check`], for the 16-bit formats.
+struct Case<'a> {
+    queries: &'a [Vec<f32>],
+    prepared: &'a PreparedQueries,
+    unmasked: bool,
+    docs: &'a [Vec<f32>],
+    offsets: &'a [i64],
+    dim: usize,
+}
+
+/// As [`check`] for the documents stored as `T`: screened against the plain
+/// AVX-512 16-bit kernel, bitwise, and against the f64 reference on the
+/// widened values.
+fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
+    let &Case {
+        queries,
+        prepared,
+        unmasked,
+        docs,
+        offsets,
+        dim,
+    } = case;
+    let stored: Vec<Vec<T>> = docs
+        .iter()
+        .map(|d| d.iter().map(|&v| narrow(v)).collect())
+        .collect();
+    let flat: Vec<T> = stored.concat();
+    let set = DocSet::packed(&flat, offsets, dim).unwrap();
+    let format = std::any::type_name::<T>();
+    let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
+    for zero_floor in [None, Some(floor.as_slice())] {
+        let options = ScoreOptions { zero_floor };
+        let screened = maxsim_half_batch_screened(prepared, &set, options).unwrap();
+        let plain = maxsim_half_batch_unscreened(Kernel::Avx512, prepared, &set, options).unwrap();
+        assert_bitwise(&screened, &plain, docs.len(), dim, format);
+    }
+    if unmasked {
+        let widened: Vec<Vec<f32>> = stored
+            .iter()
+            .map(|d| d.iter().map(|&v| v.into()).collect())
+            .collect();
+        let screened = maxsim_half_batch_screened(prepared, &set, ScoreOptions::default()).unwrap();
+        check_reference(queries, &widened, dim, &screened, format);
+    }
+}
+
+/// Screened and plain scores, `n_queries × n_docs`, are bitwise equal (NaN
+/// matching NaN).
+fn assert_bitwise(screened: &[f32], plain: &[f32], n_docs: usize, dim: usize, what: &str) {
+    for (i, (s, p)) in screened.iter().zip(plain).enumerate() {
+        assert!(
+            s.to_bits() == p.to_bits() || (s.is_nan() && p.is_nan()),
+            "{what} score {i} (query {}, doc {}): screened {s} vs plain {p}, dim {dim}",
+            i / n_docs,
+            i % n_docs
+        );
+    }
+}
+
+/// Scores against first principles where everything is finite.
+fn check_reference(queries: &[Vec<f32>], docs: &[Vec<f32>], dim: usize, got: &[f32], what: &str) {
+    if !queries.iter().chain(docs).flatten().all(|v| v.is_finite()) {
+        return;
+    }
+    for (qi, query) in queries.iter().enumerate() {
+        for (di, doc) in docs.iter().enumerate() {
+            let expected = maxsim_f64(query, doc, dim);
+            let bound = f32_error_bound(query, doc, dim);
+            let value = got[qi * docs.len() + di] as f64;
+            assert!(
+                (value - expected).abs() <= bound,
+                "{what}: query {qi} doc {di}: {value} vs {expected}"
+            );
         }
     }
 }

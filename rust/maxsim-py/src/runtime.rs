@@ -39,9 +39,10 @@ fn cpu_features() -> Vec<&'static str> {
     dispatch::cpu_features()
 }
 
-/// How float32 scores are computed under the kernel in force: `"bf16-screen"`
-/// (AVX512_BF16 screening for batches of 64+ query tokens, bitwise the
-/// AVX-512 results) or `"fp32"`.
+/// How float scores are computed under the kernel in force: `"bf16-screen"`
+/// (AVX512_BF16 screening: float32 and bfloat16 documents always, float16
+/// documents from 24 query tokens; bitwise the AVX-512 results)
+/// or `"fp32"`.
 #[pyfunction]
 fn float_path() -> PyResult<&'static str> {
     let kernel = dispatch::selected_kernel().map_err(to_py)?;

@@ -185,7 +185,7 @@ pub fn maxsim_scores_batch_with(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     #[cfg(target_arch = "x86_64")]
-    if screen::screen_enabled(kernel) && queries.n_tokens >= screen::MIN_SCREEN_TOKENS {
+    if screen::screen_enabled(kernel) && queries.n_tokens >= screen::min_screen_tokens(None) {
         return maxsim_scores_batch_screened(queries, docs, options);
     }
     maxsim_scores_batch_unscreened(kernel, queries, docs, options)
@@ -251,11 +251,23 @@ pub fn maxsim_scores_batch_screened(
             // rows (DocSet invariants), `screen_query` was built from
             // `queries`, and `maxes` has `stride` entries.
             unsafe {
-                if !avx512::screen::doc_maxes(queries, &screen_query, doc, scratch, maxes) {
+                if !avx512::screen::f32_doc_maxes(queries, &screen_query, doc, scratch, maxes) {
                     avx512::float::doc_maxes(queries, doc, maxes);
                 }
             }
         },
+    ))
+}
+
+/// The bf16 screen is x86-64 only (AVX512_BF16): `Unsupported` elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn maxsim_scores_batch_screened(
+    _queries: &PreparedQueries,
+    _docs: &DocSet<'_, f32>,
+    _options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    Err(crate::Error::Unsupported(
+        "the bf16 screen needs x86-64 with AVX512_BF16".into(),
     ))
 }
 

@@ -1,5 +1,6 @@
-//! bf16-screened float32 MaxSim: the same results as the float32 kernel,
-//! from half the multiply-adds.
+//! bf16-screened MaxSim: the same results as the float32 kernel, from half
+//! the multiply-adds; for float32, float16 and bfloat16 documents (the
+//! latter screened in place, the others converted per call).
 //!
 //! On CPUs whose `vdpbf16ps` retires twice the multiply-adds of an fp32 FMA
 //! (AMD Zen 4: one 512-bit instruction per cycle either way, 32 products
@@ -7,7 +8,8 @@
 //! provided no answer changes. For query token `i` and document token `j`:
 //!
 //! * `a_ij` is the dot product of the bf16-rounded vectors, accumulated in fp32;
-//! * `f_ij` is what the float32 kernel computes (a sequential FMA chain over `k`).
+//! * `f_ij` is what the float32 kernel computes (a sequential FMA chain over
+//!   `k`; for 16-bit documents, over their values widened exactly).
 //!
 //! Both are within a bound of the exact `s_ij = ⟨q_i, d_j⟩` that depends only
 //! on `q_i`, on `‖d_j‖` and on the norm of `d_j`'s bf16 rounding error, so
@@ -23,7 +25,7 @@
 //!   are close; rarely more, found by a second bf16 pass) are recomputed with
 //!   the float32 kernel's own arithmetic, the FMA chain over `k` in order.
 //!
-//! Entry points screen batches of at least [`MIN_SCREEN_TOKENS`] query tokens.
+//! Entry points screen as [`min_screen_tokens`] says.
 //! The result is the float32 kernel's maximum, bit for bit: the screen only
 //! decides which float32 dot products are worth computing. Inputs the bound
 //! does not cover (non-finite values, norms above 1e18) fall back to the
@@ -186,17 +188,41 @@ pub(crate) fn norm_bound(sum_squares: f32, dim: usize) -> Option<f32> {
     (norm <= MAX_NORM).then_some(norm as f32)
 }
 
-/// Query tokens (over all queries of a call, masked ones not counted) from
-/// which the float32 entry points screen.
-///
-/// Converting each document to bf16 and bounding its norms costs about as
-/// much as the screen saves for one 32-token query (measured equal on Zen 4,
-/// one thread: 25–30 ms either way on 1000 × 300 tokens), so single queries
-/// keep the plain kernel. From 64 query tokens (a batch of queries, PyLate's
-/// `colbert_scores`) that cost is shared and the screen is 1.4× faster.
-pub const MIN_SCREEN_TOKENS: usize = 64;
+/// `√dim · min_normal`: a bound on `‖d − d̂‖` where `d̂` is `d` with its
+/// subnormal components flushed to zero, as `vdpbf16ps` reads bf16 values.
+pub(crate) fn flushed_residual_bound(dim: usize) -> f32 {
+    ((dim as f64).sqrt() * F32_MIN_NORMAL * 1.001) as f32
+}
 
-/// Whether the float32 entry points use the screen for `kernel`:
+/// Query tokens (over all queries of a call, masked ones not counted) from
+/// which float16 documents are screened.
+///
+/// The screen converts each document to bf16 once per call. For float16
+/// documents the plain kernel is memory-bound up to one vector of query
+/// tokens (16) and reads half the bytes of float32, so the conversion does
+/// not pay there. Measured on Zen 4, 1000 × 300 × 128 documents, one thread,
+/// median ms plain / screened: 16 tokens 11.8 / 13.7, 24 tokens 23.5 / 20.4,
+/// 32 tokens 23.6 / 20.9 (two threads: 6.1 / 7.1, 12.1 / 10.7, 12.2 / 11.0).
+pub const MIN_SCREEN_TOKENS_F16: usize = 24;
+
+/// Query tokens from which documents stored as `format` (`None`: float32)
+/// are screened.
+///
+/// * float32: any query. The conversion streams the document once, ahead of
+///   the screen, faster than the plain kernel's own pass over it, so even a
+///   one-token query gains (same setting as above: 1 token 18.9 / 15.4 ms,
+///   16 tokens 18.6 / 15.8, 32 tokens 24.5 / 20.6; two threads 15.9 / 7.7,
+///   9.7 / 8.1, 12.4 / 11.8).
+/// * bfloat16: any query; screened in place, nothing is converted.
+/// * float16: [`MIN_SCREEN_TOKENS_F16`].
+pub fn min_screen_tokens(format: Option<crate::reduced::HalfFormat>) -> usize {
+    match format {
+        Some(crate::reduced::HalfFormat::F16) => MIN_SCREEN_TOKENS_F16,
+        _ => 1,
+    }
+}
+
+/// Whether the scoring entry points use the screen for `kernel`:
 /// AVX-512 with AVX512_BF16 on a CPU where `vdpbf16ps` doubles the FMA rate.
 ///
 /// That is known for AMD Zen 4 and Zen 5; on Intel (Cooper Lake, Sapphire

@@ -354,6 +354,25 @@ pub fn maxsim_half_batch_with<T: HalfFloat>(
     docs: &DocSet<'_, T>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
+    #[cfg(target_arch = "x86_64")]
+    if crate::float::screen::screen_enabled(kernel)
+        && queries.n_tokens >= crate::float::screen::min_screen_tokens(Some(T::FORMAT))
+        && !(kernel == Kernel::Amx
+            && T::FORMAT == HalfFormat::Bf16
+            && crate::arch::x86_64::amx::bf16_applies(queries.dim))
+    {
+        return maxsim_half_batch_screened(queries, docs, options);
+    }
+    maxsim_half_batch_unscreened(kernel, queries, docs, options)
+}
+
+/// As [`maxsim_half_batch_with`], never using the bf16 screen.
+pub fn maxsim_half_batch_unscreened<T: HalfFloat>(
+    kernel: Kernel,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, T>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
     check_kernel(kernel)?;
     let dim = queries.dim;
     check_dim(docs.dim(), dim)?;
@@ -396,6 +415,76 @@ pub fn maxsim_half_batch_with<T: HalfFloat>(
             // `dim`-wide rows (DocSet invariants) and `maxes` has `stride` entries.
             unsafe { doc_fn(&hq, T::as_bits(docs.doc(i)), scratch, maxes) }
         },
+    ))
+}
+
+/// As [`maxsim_half_batch_with`] with the AVX-512 kernel, always using the
+/// bf16 screen (`float::screen`) where it applies (bfloat16 documents need an
+/// even `dim`; others use the plain kernel). The results are bitwise those of
+/// the AVX-512 float16 / bfloat16 kernel. `Unsupported` without AVX512_BF16.
+#[cfg(target_arch = "x86_64")]
+pub fn maxsim_half_batch_screened<T: HalfFloat>(
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, T>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    use crate::arch::x86_64::avx512;
+    use crate::float::screen::{screen_supported, ScreenQuery};
+    if !screen_supported() {
+        return Err(Error::Unsupported(
+            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
+        ));
+    }
+    let dim = queries.dim;
+    check_dim(docs.dim(), dim)?;
+    check_floor(&options, docs.len())?;
+    let screen_query = match ScreenQuery::new(queries) {
+        // A bfloat16 pair must not straddle two tokens.
+        Some(sq) if T::FORMAT == HalfFormat::F16 || dim.is_multiple_of(2) => sq,
+        // Odd widths, or non-finite or huge query values (outside the bound).
+        _ => return maxsim_half_batch_unscreened(Kernel::Avx512, queries, docs, options),
+    };
+    let (plain_fn, shape) = half::doc_fn(Kernel::Avx512, T::FORMAT);
+    let hq = half_blocked::HalfQuery::new(queries, shape.0, shape.1);
+    Ok(drive(
+        docs.len(),
+        &queries.segments,
+        queries.stride,
+        options.zero_floor,
+        || (avx512::screen::Scratch::default(), Vec::new()),
+        |(scratch, plain_scratch), i, maxes| {
+            let doc = T::as_bits(docs.doc(i));
+            // SAFETY: AVX-512F/BW/VL and AVX512_BF16 are present (checked
+            // above); the document is a non-empty whole number of `dim`-wide
+            // rows (DocSet invariants), `dim` is even for bfloat16,
+            // `screen_query` and `hq` were built from `queries`, and `maxes`
+            // has `stride` entries.
+            unsafe {
+                let screened = match T::FORMAT {
+                    HalfFormat::F16 => {
+                        avx512::screen::f16_doc_maxes(queries, &screen_query, doc, scratch, maxes)
+                    }
+                    HalfFormat::Bf16 => {
+                        avx512::screen::bf16_doc_maxes(queries, &screen_query, doc, scratch, maxes)
+                    }
+                };
+                if !screened {
+                    plain_fn(&hq, doc, plain_scratch, maxes);
+                }
+            }
+        },
+    ))
+}
+
+/// The bf16 screen is x86-64 only (AVX512_BF16): `Unsupported` elsewhere.
+#[cfg(not(target_arch = "x86_64"))]
+pub fn maxsim_half_batch_screened<T: HalfFloat>(
+    _queries: &PreparedQueries,
+    _docs: &DocSet<'_, T>,
+    _options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    Err(Error::Unsupported(
+        "the bf16 screen needs x86-64 with AVX512_BF16".into(),
     ))
 }
 
@@ -590,9 +679,17 @@ impl Int8Job<'_> {
 
 /// Which implementation each document dtype uses under `kernel`, for `maxsim.info()`.
 pub fn reduced_paths(kernel: Kernel) -> Vec<(&'static str, String)> {
-    let f16 = half::to_f32_name(kernel, HalfFormat::F16).to_string();
+    #[allow(unused_mut)]
+    let mut f16 = half::to_f32_name(kernel, HalfFormat::F16).to_string();
     #[allow(unused_mut)]
     let mut bf16 = half::to_f32_name(kernel, HalfFormat::Bf16).to_string();
+    if crate::float::screen::screen_enabled(kernel) {
+        f16 = format!(
+            "{f16}; bf16 screen + exact refine from {} query tokens",
+            crate::float::screen::min_screen_tokens(Some(HalfFormat::F16))
+        );
+        bf16 = "avx512: bf16 screen in place (vdpbf16ps) + exact refine (even dim)".into();
+    }
     let int8: String = match kernel {
         Kernel::Scalar => "scalar".into(),
         #[cfg(target_arch = "x86_64")]

@@ -1,6 +1,6 @@
 //! AMX tile kernels for bfloat16 and int8 documents (`Kernel::Amx`).
 //!
-//! NOT EXECUTED on the development machine (AMD Zen 3 has no AMX): this code
+//! NOT EXECUTED on the development machines (AMD Zen 3 and Zen 4, no AMX): this code
 //! compiles, and is dispatched only when CPUID reports AMX-TILE/BF16/INT8, XCR0
 //! enables tile state, and (on Linux) `arch_prctl(ARCH_REQ_XCOMP_PERM,
 //! XFEATURE_XTILEDATA)` grants tile data. If the request is denied the reduced

@@ -1,22 +1,30 @@
-//! AVX-512 BF16 kernel of the bf16-screened float32 MaxSim (`float::screen`).
+//! AVX-512 BF16 kernel of the bf16-screened MaxSim (`float::screen`), for
+//! float32, float16 and bfloat16 documents.
 //!
-//! Per document: (1) convert it to bf16 pairs in a scratch buffer while
-//! computing its largest token norm; (2) per block of query vectors, screen
-//! every token with `vdpbf16ps` (lanes are query tokens, each step multiplies
-//! one bf16 pair of the document, broadcast, into the pair-interleaved query),
-//! tracking per lane the best three values with their tokens and the fourth
-//! value; (3) recompute the candidates with the float32 kernel's FMA chain.
+//! Per document: (1) obtain it as bf16 pairs — float32 and float16 documents
+//! are converted into a scratch buffer while the first query block screens
+//! them, bfloat16 documents are read in place — and bound its token norms;
+//! (2) per block of query vectors, screen every token with `vdpbf16ps` (lanes
+//! are query tokens, each step multiplies one bf16 pair of the document,
+//! broadcast, into the pair-interleaved query), tracking per lane the best
+//! three values with their tokens and the fourth value; (3) recompute the
+//! candidates with the float32 kernel's FMA chain over the document's exact
+//! (widened) values.
 
-use crate::float::screen::{norm_bound, ScreenQuery};
+use crate::float::screen::{flushed_residual_bound, norm_bound, ScreenQuery};
 use crate::float::PreparedQueries;
 use crate::vector::prefetch_read;
 use std::arch::x86_64::*;
 
 /// Query vectors per block: a 32-token query is one block.
 const R: usize = 2;
-/// Document tokens per tile: `R × T` accumulators plus the block's running
-/// state (4 values and 3 indices per vector) fit the 32 ZMM registers.
-const T: usize = 6;
+/// Document tokens per tile of `R` vectors: `R × T` accumulators plus the
+/// block's running state (4 values and 3 indices per vector) fit the 32 ZMM
+/// registers, and 8 independent `vdpbf16ps` chains cover its latency (6
+/// cycles at one per cycle on Zen 4).
+const T: usize = 4;
+/// Document tokens per tile of a single vector: as many chains again.
+const T1: usize = 2 * T;
 /// Lanes per vector.
 const LANES: usize = 16;
 
@@ -26,24 +34,52 @@ pub(crate) struct Scratch {
     doc_pairs: Vec<u32>,
 }
 
-/// Writes `maxes[i] = max_j f_ij` for every query token, bitwise equal to the
-/// AVX-512 float32 kernel, and returns `true`; returns `false` without a
-/// result when the document is outside the screen's bound (a non-finite value
-/// or a token norm above `MAX_NORM`), for the caller to use the float32 kernel.
+/// A document's storage format, as the screen sees it.
 ///
 /// # Safety
-/// The CPU must support AVX-512F/BW/VL and AVX512_BF16; `doc.len()` must be a
-/// non-zero multiple of `q.dim`; `screen` must have been built from `q`;
-/// `maxes.len() >= q.stride`.
-#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
-pub(crate) unsafe fn doc_maxes(
+/// Implementations read only within the document they were built from, given
+/// the callers' bounds (`token < n_tok`, `k0 + popcount(mask) <= dim`).
+pub(crate) unsafe trait Source {
+    /// One stored value.
+    type Elem: Copy;
+    /// The document, `n_tok × dim` values, row-major.
+    fn values(&self) -> &[Self::Elem];
+    /// The bf16 pairs to screen, in `scratch` when converted.
+    fn pairs(&self, scratch: &mut Scratch, n_pairs: usize) -> Doc;
+    /// Called for tokens `t..t + count`, in order, before the first block
+    /// screens them: converts them into `out` and records their norms.
+    unsafe fn visit(&mut self, t: usize, count: usize, out: &Doc);
+    /// Bounds on the largest token norm and on the largest norm of a token's
+    /// bf16 rounding error (as `vdpbf16ps` reads it), or `None` outside the
+    /// screen's bound.
+    unsafe fn norms(&self) -> Option<(f32, f32)>;
+    /// The exact values `k0..k0 + 16` of the row at `row` (lanes outside
+    /// `mask` are 0), widened to f32 as the reduced-precision kernels do.
+    unsafe fn load16(row: *const Self::Elem, mask: __mmask16) -> __m512;
+    /// One value, widened exactly.
+    fn widen(value: Self::Elem) -> f32;
+}
+
+/// Writes `maxes[i] = max_j f_ij` for every query token, bitwise equal to the
+/// AVX-512 float32 kernel on the document's (widened) values, and returns
+/// `true`; returns `false` without a result when the document is outside the
+/// screen's bound (a non-finite value or a token norm above `MAX_NORM`), for
+/// the caller to use the plain kernel.
+///
+/// # Safety
+/// The CPU must support AVX-512F/BW/VL and AVX512_BF16; the document must be
+/// a non-zero whole number of `q.dim`-wide rows; `screen` must have been built
+/// from `q`; `maxes.len() >= q.stride`.
+#[inline(always)]
+unsafe fn doc_maxes<S: Source>(
     q: &PreparedQueries,
     screen: &ScreenQuery,
-    doc: &[f32],
+    mut source: S,
     scratch: &mut Scratch,
     maxes: &mut [f32],
 ) -> bool {
     let dim = q.dim;
+    let doc = source.values();
     debug_assert!(dim > 0 && doc.len().is_multiple_of(dim) && maxes.len() >= q.stride);
     let n_tok = doc.len() / dim;
     // Token indices travel in i32 lanes.
@@ -54,64 +90,190 @@ pub(crate) unsafe fn doc_maxes(
     if n_vec == 0 {
         return true;
     }
-    let row_words = screen.n_pairs.next_multiple_of(LANES);
-    scratch.doc_pairs.resize(n_tok * row_words, 0);
-    let doc_words = Doc {
-        pairs: scratch.doc_pairs.as_mut_ptr(),
-        row_words,
-        n_pairs: screen.n_pairs,
-        n_tok,
-    };
-    // The first block converts the document as it goes, so that streaming it
+    let doc_words = source.pairs(scratch, screen.n_pairs);
+    // The first block visits the document as it goes, so that streaming it
     // from memory overlaps the screening arithmetic; the bound needs the
     // whole document's norms, so its vectors are resolved after it.
-    let mut sums = Converted::new(doc, dim);
     let first = R.min(n_vec);
     let first_state = if first == R {
-        screen_block::<R>(screen, q.stride, 0, &doc_words, Some(&mut sums))
+        screen_block::<R, T, S>(screen, q.stride, 0, &doc_words, Some(&mut source))
     } else {
-        let [state] = screen_block::<1>(screen, q.stride, 0, &doc_words, Some(&mut sums));
+        let [state] = screen_block::<1, T1, S>(screen, q.stride, 0, &doc_words, Some(&mut source));
         [state; R]
     };
-    let Some(norms) = sums.norms() else {
+    let Some(norms) = source.norms() else {
         return false;
     };
+    let doc = source.values();
     for (r, lane_state) in first_state.iter().enumerate().take(first) {
-        resolve(q, screen, r, lane_state, norms, doc, &doc_words, maxes);
+        resolve::<S>(q, screen, r, lane_state, norms, doc, &doc_words, maxes);
     }
     let mut v = first;
     while v + R <= n_vec {
-        let state = screen_block::<R>(screen, q.stride, v, &doc_words, None);
+        let state = screen_block::<R, T, S>(screen, q.stride, v, &doc_words, None);
         for (r, lane_state) in state.iter().enumerate() {
-            resolve(q, screen, v + r, lane_state, norms, doc, &doc_words, maxes);
+            resolve::<S>(q, screen, v + r, lane_state, norms, doc, &doc_words, maxes);
         }
         v += R;
     }
     while v < n_vec {
-        let state = screen_block::<1>(screen, q.stride, v, &doc_words, None);
-        resolve(q, screen, v, &state[0], norms, doc, &doc_words, maxes);
+        let state = screen_block::<1, T1, S>(screen, q.stride, v, &doc_words, None);
+        resolve::<S>(q, screen, v, &state[0], norms, doc, &doc_words, maxes);
         v += 1;
     }
     true
 }
 
-/// The document in bf16 pairs: token `j`'s pair `p` is `pairs[j * row_words + p]`.
-struct Doc {
-    pairs: *mut u32,
+/// [`doc_maxes`] for a float32 document.
+///
+/// # Safety
+/// As [`doc_maxes`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
+pub(crate) unsafe fn f32_doc_maxes(
+    q: &PreparedQueries,
+    screen: &ScreenQuery,
+    doc: &[f32],
+    scratch: &mut Scratch,
+    maxes: &mut [f32],
+) -> bool {
+    doc_maxes(q, screen, Converted::new(doc, q.dim), scratch, maxes)
+}
+
+/// [`doc_maxes`] for a float16 document (bits).
+///
+/// # Safety
+/// As [`doc_maxes`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
+pub(crate) unsafe fn f16_doc_maxes(
+    q: &PreparedQueries,
+    screen: &ScreenQuery,
+    doc: &[u16],
+    scratch: &mut Scratch,
+    maxes: &mut [f32],
+) -> bool {
+    doc_maxes(
+        q,
+        screen,
+        Converted::new(F16Bits::cast(doc), q.dim),
+        scratch,
+        maxes,
+    )
+}
+
+/// [`doc_maxes`] for a bfloat16 document (bits), read in place.
+///
+/// # Safety
+/// As [`doc_maxes`]; additionally `q.dim` must be even (the pairs of a token
+/// must not straddle two tokens).
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
+pub(crate) unsafe fn bf16_doc_maxes(
+    q: &PreparedQueries,
+    screen: &ScreenQuery,
+    doc: &[u16],
+    scratch: &mut Scratch,
+    maxes: &mut [f32],
+) -> bool {
+    debug_assert!(q.dim.is_multiple_of(2));
+    doc_maxes(q, screen, InPlace::new(doc, q.dim), scratch, maxes)
+}
+
+/// The document in bf16 pairs: token `j`'s pair `p` is the (possibly
+/// unaligned) word at `pairs + j * row_words + p`.
+pub(crate) struct Doc {
+    pairs: *const u32,
     row_words: usize,
     n_pairs: usize,
     n_tok: usize,
 }
 
-/// Rows ahead of the conversion that are prefetched: the conversion streams
+impl Doc {
+    /// Pair `p` of token `j` (`j < n_tok`, `p < row_words`).
+    #[inline(always)]
+    unsafe fn word(&self, j: usize, p: usize) -> u32 {
+        self.pairs.add(j * self.row_words + p).read_unaligned()
+    }
+}
+
+/// Rows ahead of the conversion that are prefetched: the first block streams
 /// the document from memory.
 const PREFETCH_ROWS: usize = 2 * T;
 
-/// The float32 document being converted, and what the conversion has seen:
-/// the largest float32 sums of squares over its tokens of the values and of
-/// their bf16 rounding errors, and whether every value was finite.
-struct Converted<'a> {
-    doc: &'a [f32],
+/// Prefetches row `j + PREFETCH_ROWS` of the rows of `dim` values at `src`,
+/// also past the document's last row (`n_tok`): in packed and fixed layouts
+/// the next document follows, and its first rows would otherwise be demand
+/// misses. A prefetch never faults, and the address is only formed with
+/// wrapping arithmetic, so it need not be in the document.
+#[inline(always)]
+unsafe fn prefetch_ahead<E>(src: *const E, j: usize, dim: usize) {
+    let ahead = src.wrapping_add((j + PREFETCH_ROWS) * dim) as *const u8;
+    let mut byte = 0;
+    while byte < dim * size_of::<E>() {
+        prefetch_read(ahead.wrapping_add(byte) as *const f32);
+        byte += 64;
+    }
+}
+
+/// [`norm_bound`] of a document's largest sum of squares, or `None` when
+/// `finite_check` (`Σ squares · 0` over its tokens) says a value was not
+/// finite.
+#[inline(always)]
+unsafe fn finite_norm_bound(finite_check: __m512, max_squares: f32, dim: usize) -> Option<f32> {
+    if _mm512_reduce_add_ps(finite_check).is_nan() {
+        return None;
+    }
+    norm_bound(max_squares, dim)
+}
+
+/// A stored value the screen converts to bf16: float32, or float16 bits.
+pub(crate) trait Wide: Copy {
+    /// 16 values at `src` (lanes outside `mask` not read, and 0), exactly in f32.
+    unsafe fn load16(src: *const Self, mask: __mmask16) -> __m512;
+    /// One value, exactly in f32.
+    fn widen(self) -> f32;
+}
+
+impl Wide for f32 {
+    #[inline(always)]
+    unsafe fn load16(src: *const f32, mask: __mmask16) -> __m512 {
+        _mm512_maskz_loadu_ps(mask, src)
+    }
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+}
+
+/// The bits of a float16 value.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct F16Bits(u16);
+
+impl F16Bits {
+    fn cast(bits: &[u16]) -> &[F16Bits] {
+        // SAFETY: `F16Bits` is a transparent `u16`, so the layout, length and
+        // alignment of the slice are unchanged.
+        unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const F16Bits, bits.len()) }
+    }
+}
+
+impl Wide for F16Bits {
+    #[inline(always)]
+    unsafe fn load16(src: *const F16Bits, mask: __mmask16) -> __m512 {
+        // `vcvtph2ps`, as the float16 kernel widens (exact).
+        _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, src as *const i16))
+    }
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        crate::reduced::half::f16_bits_to_f32(self.0)
+    }
+}
+
+/// A float32 or float16 document being converted to bf16, and what the
+/// conversion has seen: the largest float32 sums of squares over its tokens of
+/// the values and of their bf16 rounding errors, and whether every value was
+/// finite.
+struct Converted<'a, E: Wide> {
+    doc: &'a [E],
     dim: usize,
     max_squares: f32,
     max_residual_squares: f32,
@@ -119,9 +281,9 @@ struct Converted<'a> {
     finite_check: __m512,
 }
 
-impl<'a> Converted<'a> {
+impl<'a, E: Wide> Converted<'a, E> {
     #[inline(always)]
-    unsafe fn new(doc: &'a [f32], dim: usize) -> Self {
+    unsafe fn new(doc: &'a [E], dim: usize) -> Self {
         Converted {
             doc,
             dim,
@@ -130,16 +292,43 @@ impl<'a> Converted<'a> {
             finite_check: _mm512_setzero_ps(),
         }
     }
+}
 
-    /// Bounds on the largest token norm and bf16 rounding-error norm, or
-    /// `None` outside the screen's bound.
+/// The mask of the first `n` of 16 lanes (all for `n >= 16`, none for 0).
+#[inline(always)]
+fn first_lanes(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xFFFF
+    } else {
+        (1u16 << n) - 1
+    }
+}
+
+// SAFETY: reads only `doc` (rows below `n_tok`, values below `dim` by the
+// masks) and writes only the scratch rows it sized.
+unsafe impl<E: Wide> Source for Converted<'_, E> {
+    type Elem = E;
+
+    fn values(&self) -> &[E] {
+        self.doc
+    }
+
+    fn pairs(&self, scratch: &mut Scratch, n_pairs: usize) -> Doc {
+        let row_words = n_pairs.next_multiple_of(LANES);
+        let n_tok = self.doc.len() / self.dim;
+        scratch.doc_pairs.resize(n_tok * row_words, 0);
+        Doc {
+            pairs: scratch.doc_pairs.as_mut_ptr(),
+            row_words,
+            n_pairs,
+            n_tok,
+        }
+    }
+
     #[inline(always)]
     unsafe fn norms(&self) -> Option<(f32, f32)> {
-        if _mm512_reduce_add_ps(self.finite_check).is_nan() {
-            return None;
-        }
         Some((
-            norm_bound(self.max_squares, self.dim)?,
+            finite_norm_bound(self.finite_check, self.max_squares, self.dim)?,
             norm_bound(self.max_residual_squares, self.dim)?,
         ))
     }
@@ -147,37 +336,21 @@ impl<'a> Converted<'a> {
     /// Converts tokens `t..t + count` to bf16 pairs in `out` (zero-padded to
     /// `out.row_words` per token).
     #[inline(always)]
-    unsafe fn convert(&mut self, t: usize, count: usize, out: &Doc) {
+    unsafe fn visit(&mut self, t: usize, count: usize, out: &Doc) {
         let dim = self.dim;
         let src = self.doc.as_ptr();
         for j in t..t + count {
             let row = src.add(j * dim);
-            if j + PREFETCH_ROWS < out.n_tok {
-                let ahead = src.add((j + PREFETCH_ROWS) * dim);
-                for line in (0..dim).step_by(16) {
-                    prefetch_read(ahead.add(line));
-                }
-            }
+            prefetch_ahead(src, j, dim);
+            // The scratch rows belong to this call (`pairs` sized them).
             let out_row = out.pairs.add(j * out.row_words) as *mut __m512i;
             let mut squares = _mm512_setzero_ps();
             let mut residual_squares = _mm512_setzero_ps();
             let mut c = 0;
             while c < dim {
                 let left = dim - c;
-                let low_mask: __mmask16 = if left >= 16 {
-                    0xFFFF
-                } else {
-                    (1u16 << left) - 1
-                };
-                let high_mask: __mmask16 = if left >= 32 {
-                    0xFFFF
-                } else if left > 16 {
-                    (1u16 << (left - 16)) - 1
-                } else {
-                    0
-                };
-                let low = _mm512_maskz_loadu_ps(low_mask, row.add(c));
-                let high = _mm512_maskz_loadu_ps(high_mask, row.add(c + 16));
+                let low = E::load16(row.add(c), first_lanes(left));
+                let high = E::load16(row.add(c + 16), first_lanes(left.saturating_sub(16)));
                 squares = _mm512_fmadd_ps(low, low, squares);
                 squares = _mm512_fmadd_ps(high, high, squares);
                 // Lanes 0..16 of the result come from `low`, 16..32 from `high`:
@@ -208,6 +381,112 @@ impl<'a> Converted<'a> {
                 self.max_residual_squares = token_residual;
             }
         }
+    }
+
+    #[inline(always)]
+    unsafe fn load16(row: *const E, mask: __mmask16) -> __m512 {
+        E::load16(row, mask)
+    }
+
+    #[inline(always)]
+    fn widen(value: E) -> f32 {
+        value.widen()
+    }
+}
+
+/// A bfloat16 document (bits, even `dim`), screened in place: its bf16 pairs
+/// are its own words. Visiting only bounds the token norms.
+struct InPlace<'a> {
+    doc: &'a [u16],
+    dim: usize,
+    max_squares: f32,
+    finite_check: __m512,
+}
+
+impl<'a> InPlace<'a> {
+    #[inline(always)]
+    unsafe fn new(doc: &'a [u16], dim: usize) -> Self {
+        InPlace {
+            doc,
+            dim,
+            max_squares: 0.0,
+            finite_check: _mm512_setzero_ps(),
+        }
+    }
+}
+
+// SAFETY: reads only `doc`: rows below `n_tok`, values below `dim` by the
+// masks; the pair words of a row are within it because `dim` is even.
+unsafe impl Source for InPlace<'_> {
+    type Elem = u16;
+
+    fn values(&self) -> &[u16] {
+        self.doc
+    }
+
+    fn pairs(&self, _scratch: &mut Scratch, n_pairs: usize) -> Doc {
+        debug_assert_eq!(2 * n_pairs, self.dim);
+        Doc {
+            pairs: self.doc.as_ptr() as *const u32,
+            row_words: n_pairs,
+            n_pairs,
+            n_tok: self.doc.len() / self.dim,
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn norms(&self) -> Option<(f32, f32)> {
+        // `vdpbf16ps` reads bf16 subnormals as zero: that difference is the
+        // only rounding error.
+        Some((
+            finite_norm_bound(self.finite_check, self.max_squares, self.dim)?,
+            flushed_residual_bound(self.dim),
+        ))
+    }
+
+    /// Bounds the norms of tokens `t..t + count`: `vdpbf16ps` of each row with
+    /// itself forms the squares exactly and sums them in float32 (with
+    /// products below the smallest normal flushed), which [`norm_bound`]
+    /// accounts for.
+    #[inline(always)]
+    unsafe fn visit(&mut self, t: usize, count: usize, _out: &Doc) {
+        let dim = self.dim;
+        let src = self.doc.as_ptr();
+        for j in t..t + count {
+            let row = src.add(j * dim);
+            prefetch_ahead(src, j, dim);
+            let mut squares = _mm512_setzero_ps();
+            let mut c = 0;
+            while c < dim {
+                let left = dim - c;
+                let mask: __mmask32 = if left >= 32 {
+                    u32::MAX
+                } else {
+                    (1u32 << left) - 1
+                };
+                let values: __m512bh =
+                    std::mem::transmute(_mm512_maskz_loadu_epi16(mask, row.add(c) as *const i16));
+                squares = _mm512_dpbf16_ps(squares, values, values);
+                c += 32;
+            }
+            self.finite_check = _mm512_fmadd_ps(squares, _mm512_setzero_ps(), self.finite_check);
+            let token_squares = _mm512_reduce_add_ps(squares);
+            if token_squares > self.max_squares {
+                self.max_squares = token_squares;
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load16(row: *const u16, mask: __mmask16) -> __m512 {
+        // Zero-extend and shift, as the bfloat16 kernel widens (exact).
+        let bits = _mm256_maskz_loadu_epi16(mask, row as *const i16);
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
+    }
+
+    #[inline(always)]
+    fn widen(value: u16) -> f32 {
+        crate::reduced::half::bf16_bits_to_f32(value)
     }
 }
 
@@ -242,12 +521,12 @@ unsafe fn track(state: &mut Tracked, value: __m512, token: __m512i) {
 
 /// Screens query vectors `v0..v0 + RR` against every token of the document.
 #[inline(always)]
-unsafe fn screen_block<const RR: usize>(
+unsafe fn screen_block<const RR: usize, const TT: usize, S: Source>(
     screen: &ScreenQuery,
     stride: usize,
     v0: usize,
     doc: &Doc,
-    mut convert: Option<&mut Converted>,
+    mut visit: Option<&mut S>,
 ) -> [Tracked; RR] {
     let empty = Tracked {
         values: [_mm512_set1_ps(f32::NEG_INFINITY); 4],
@@ -256,16 +535,16 @@ unsafe fn screen_block<const RR: usize>(
     let mut state = [empty; RR];
     let q_block = screen.pairs.as_ptr().add(v0 * LANES);
     let mut t = 0;
-    while t + T <= doc.n_tok {
-        if let Some(converted) = convert.as_deref_mut() {
-            converted.convert(t, T, doc);
+    while t + TT <= doc.n_tok {
+        if let Some(source) = visit.as_deref_mut() {
+            source.visit(t, TT, doc);
         }
-        tile::<RR, T>(q_block, stride, doc, t, &mut state);
-        t += T;
+        tile::<RR, TT>(q_block, stride, doc, t, &mut state);
+        t += TT;
     }
     while t < doc.n_tok {
-        if let Some(converted) = convert.as_deref_mut() {
-            converted.convert(t, 1, doc);
+        if let Some(source) = visit.as_deref_mut() {
+            source.visit(t, 1, doc);
         }
         tile::<RR, 1>(q_block, stride, doc, t, &mut state);
         t += 1;
@@ -283,7 +562,6 @@ unsafe fn approx_tile<const RR: usize, const TT: usize>(
     t: usize,
 ) -> [[__m512; TT]; RR] {
     let mut acc = [[_mm512_setzero_ps(); TT]; RR];
-    let rows = doc.pairs.add(t * doc.row_words);
     for p in 0..doc.n_pairs {
         let q_row = q_block.add(p * stride);
         let mut qv = [_mm512_setzero_si512(); RR];
@@ -291,7 +569,7 @@ unsafe fn approx_tile<const RR: usize, const TT: usize>(
             qv[r] = _mm512_loadu_si512(q_row.add(r * LANES) as *const __m512i);
         }
         for tt in 0..TT {
-            let pair = _mm512_set1_epi32(*rows.add(tt * doc.row_words + p) as i32);
+            let pair = _mm512_set1_epi32(doc.word(t + tt, p) as i32);
             for r in 0..RR {
                 acc[r][tt] = _mm512_dpbf16_ps(
                     acc[r][tt],
@@ -326,13 +604,13 @@ unsafe fn tile<const RR: usize, const TT: usize>(
 /// `norms` bounds the document's token norms and bf16 rounding-error norms.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-unsafe fn resolve(
+unsafe fn resolve<S: Source>(
     q: &PreparedQueries,
     screen: &ScreenQuery,
     v: usize,
     state: &Tracked,
     (norm, residual_norm): (f32, f32),
-    doc: &[f32],
+    doc: &[S::Elem],
     doc_words: &Doc,
     maxes: &mut [f32],
 ) {
@@ -363,17 +641,17 @@ unsafe fn resolve(
     // Lanes whose candidates are all tracked: the best token, then the
     // second and third where they are close enough.
     let tracked = screened & !close3;
-    let mut result = exact_at(q, doc, lane0, state.at[0], tracked);
+    let mut result = exact_at::<S>(q, doc, lane0, state.at[0], tracked);
     for (slot, lanes) in [(1, close1 & tracked), (2, close2 & tracked)] {
         if lanes != 0 {
-            let other = exact_at(q, doc, lane0, state.at[slot], lanes);
+            let other = exact_at::<S>(q, doc, lane0, state.at[slot], lanes);
             result = _mm512_mask_max_ps(result, lanes, other, result);
         }
     }
     result = _mm512_mask_mov_ps(result, zero_lanes, _mm512_setzero_ps());
     _mm512_storeu_ps(maxes.as_mut_ptr().add(lane0), result);
     if close3 != 0 {
-        rescan(q, screen, v, threshold, close3, doc, doc_words, maxes);
+        rescan::<S>(q, screen, v, threshold, close3, doc, doc_words, maxes);
     }
 }
 
@@ -386,9 +664,9 @@ unsafe fn resolve(
 /// registers so that one vector holds dimension `k` of every lane's row
 /// (a hardware gather costs about 20 cycles per vector on Zen 4; this, 5).
 #[inline(always)]
-unsafe fn exact_at(
+unsafe fn exact_at<S: Source>(
     q: &PreparedQueries,
-    doc: &[f32],
+    doc: &[S::Elem],
     lane0: usize,
     tokens: __m512i,
     mask: __mmask16,
@@ -410,14 +688,10 @@ unsafe fn exact_at(
     // function's target features, so intrinsics in it become calls.)
     while k0 < dim {
         let width = (dim - k0).min(LANES);
-        let load_mask: __mmask16 = if width == LANES {
-            0xFFFF
-        } else {
-            (1u16 << width) - 1
-        };
+        let load_mask = first_lanes(width);
         let mut chunk = [_mm512_setzero_ps(); LANES];
         for (lane, slot) in chunk.iter_mut().enumerate() {
-            *slot = _mm512_maskz_loadu_ps(load_mask, rows[lane].add(k0));
+            *slot = S::load16(rows[lane].add(k0), load_mask);
         }
         let columns = transpose16(chunk);
         for (kk, column) in columns.iter().enumerate().take(width) {
@@ -483,13 +757,13 @@ unsafe fn transpose16(rows: [__m512; LANES]) -> [__m512; LANES] {
 #[allow(clippy::too_many_arguments)]
 #[inline(never)]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
-unsafe fn rescan(
+unsafe fn rescan<S: Source>(
     q: &PreparedQueries,
     screen: &ScreenQuery,
     v: usize,
     threshold: __m512,
     lanes: __mmask16,
-    doc: &[f32],
+    doc: &[S::Elem],
     doc_words: &Doc,
     maxes: &mut [f32],
 ) {
@@ -500,12 +774,12 @@ unsafe fn rescan(
     // a time would wait on each `vdpbf16ps`'s latency.
     let mut t = 0;
     while t < doc_words.n_tok {
-        let (approx, count) = if t + 2 * T <= doc_words.n_tok {
-            let [tile] = approx_tile::<1, { 2 * T }>(q_vec, q.stride, doc_words, t);
-            (tile, 2 * T)
+        let (approx, count) = if t + T1 <= doc_words.n_tok {
+            let [tile] = approx_tile::<1, T1>(q_vec, q.stride, doc_words, t);
+            (tile, T1)
         } else {
             let [[one]] = approx_tile::<1, 1>(q_vec, q.stride, doc_words, t);
-            let mut tile = [_mm512_setzero_ps(); 2 * T];
+            let mut tile = [_mm512_setzero_ps(); T1];
             tile[0] = one;
             (tile, 1)
         };
@@ -515,7 +789,7 @@ unsafe fn rescan(
                 let lane = hits.trailing_zeros() as usize;
                 hits &= hits - 1;
                 let row = &doc[(t + tt) * q.dim..(t + tt + 1) * q.dim];
-                let exact = exact_scalar(q, lane0 + lane, row);
+                let exact = exact_scalar::<S>(q, lane0 + lane, row);
                 if exact > best[lane] {
                     best[lane] = exact;
                 }
@@ -533,10 +807,10 @@ unsafe fn rescan(
 
 /// One query token against one document token, the float32 kernel's way.
 #[inline(always)]
-fn exact_scalar(q: &PreparedQueries, token: usize, row: &[f32]) -> f32 {
+fn exact_scalar<S: Source>(q: &PreparedQueries, token: usize, row: &[S::Elem]) -> f32 {
     let mut acc = 0.0f32;
     for (k, &value) in row.iter().enumerate() {
-        acc = q.transposed[k * q.stride + token].mul_add(value, acc);
+        acc = q.transposed[k * q.stride + token].mul_add(S::widen(value), acc);
     }
     acc
 }
