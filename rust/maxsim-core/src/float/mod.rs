@@ -234,7 +234,7 @@ pub fn maxsim_scores_batch_screened(
     }
     check_dim(docs.dim(), queries.dim)?;
     check_floor(&options, docs.len())?;
-    let Some(screen_query) = screen::ScreenQuery::new(queries) else {
+    let Some(screen_query) = screen::ScreenQuery::new(queries, avx512::screen::R) else {
         // Non-finite or huge query values: the bound does not apply.
         return maxsim_scores_batch_unscreened(Kernel::Avx512, queries, docs, options);
     };

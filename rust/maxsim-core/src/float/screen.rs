@@ -75,8 +75,11 @@ pub(crate) struct ScreenQuery {
     /// `ceil(dim / 2)`: bf16 pairs per token.
     pub(crate) n_pairs: usize,
     /// `n_pairs × stride` u32 words; word `(p, i)` holds query token `i`'s
-    /// dimensions `2p` (low half) and `2p + 1` (high half) in bf16. Padding is 0.
+    /// dimensions `2p` (low half) and `2p + 1` (high half) in bf16, at
+    /// [`ScreenQuery::vector_pairs`]. Padding is 0.
     pub(crate) pairs: Vec<u32>,
+    /// Vectors (of 16 tokens) per block of the layout of `pairs`.
+    block_vectors: usize,
     /// Per lane: `A_i`, the screen's error per unit of document-token norm.
     pub(crate) eps_doc: Vec<f32>,
     /// Per lane: `B_i`, its error per unit norm of a document token's bf16 rounding error.
@@ -108,10 +111,18 @@ impl ScreenQuery {
     /// So `|a − f| ≤ A ‖d‖ + B ‖d̃‖ + τ` with
     /// `A = ‖q̃‖ + γ_dim (1 + u_bf16) ‖q̂‖ + γ_dim ‖q‖`, `B = ‖q̂‖` and
     /// `τ = 3 dim · min_normal`, each rounded up generously.
-    pub(crate) fn new(q: &PreparedQueries) -> Option<Self> {
+    ///
+    /// The pairs are laid out for a kernel that screens `block_vectors`
+    /// vectors at a time ([`ScreenQuery::vector_pairs`]).
+    pub(crate) fn new(q: &PreparedQueries, block_vectors: usize) -> Option<Self> {
         let (dim, stride) = (q.dim, q.stride);
         let n_pairs = dim.div_ceil(2);
         let mut pairs = vec![0u32; n_pairs * stride];
+        let layout = Layout {
+            n_pairs,
+            block_vectors,
+            full: stride / 16 / block_vectors * block_vectors,
+        };
         let mut eps_doc = vec![0.0f32; stride];
         let mut eps_residual = vec![0.0f32; stride];
         let n_vec = stride / 16;
@@ -139,7 +150,8 @@ impl ScreenQuery {
                     rounded_sq += rounded * rounded;
                     residual_sq += (value - rounded) * (value - rounded);
                 }
-                pairs[p * stride + i] = word;
+                let (base, step) = layout.vector_pairs(i / 16);
+                pairs[base + p * step + i % 16] = word;
             }
             let (norm, rounded_norm, residual_norm) =
                 (norm_sq.sqrt(), rounded_sq.sqrt(), residual_sq.sqrt());
@@ -164,12 +176,55 @@ impl ScreenQuery {
         Some(ScreenQuery {
             n_pairs,
             pairs,
+            block_vectors,
             eps_doc,
             eps_residual,
             eps_abs,
             screened,
             zero,
         })
+    }
+}
+
+impl ScreenQuery {
+    /// Where vector `v`'s pairs are in `pairs`: pair `p` of its lane `l` is
+    /// word `base + p * step + l`.
+    ///
+    /// Vectors are grouped as the kernel walks them: blocks of
+    /// `block_vectors`, then single vectors; a block's rows are contiguous
+    /// (`step` is its width in words), so a tile streams its query block
+    /// instead of striding the whole query width per pair (for a large batch,
+    /// one 4 KiB step per pair, every row in the same L1 set).
+    pub(crate) fn vector_pairs(&self, v: usize) -> (usize, usize) {
+        Layout {
+            n_pairs: self.n_pairs,
+            block_vectors: self.block_vectors,
+            full: self.screened.len() / self.block_vectors * self.block_vectors,
+        }
+        .vector_pairs(v)
+    }
+}
+
+/// The block layout of [`ScreenQuery::pairs`].
+struct Layout {
+    n_pairs: usize,
+    block_vectors: usize,
+    /// Vectors in whole blocks.
+    full: usize,
+}
+
+impl Layout {
+    fn vector_pairs(&self, v: usize) -> (usize, usize) {
+        let words_per_vector = self.n_pairs * 16;
+        if v < self.full {
+            let first = v / self.block_vectors * self.block_vectors;
+            (
+                first * words_per_vector + (v - first) * 16,
+                self.block_vectors * 16,
+            )
+        } else {
+            (v * words_per_vector, 16)
+        }
     }
 }
 

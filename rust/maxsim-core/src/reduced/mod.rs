@@ -438,7 +438,7 @@ pub fn maxsim_half_batch_screened<T: HalfFloat>(
     let dim = queries.dim;
     check_dim(docs.dim(), dim)?;
     check_floor(&options, docs.len())?;
-    let screen_query = match ScreenQuery::new(queries) {
+    let screen_query = match ScreenQuery::new(queries, avx512::screen::R) {
         // A bfloat16 pair must not straddle two tokens.
         Some(sq) if T::FORMAT == HalfFormat::F16 || dim.is_multiple_of(2) => sq,
         // Odd widths, or non-finite or huge query values (outside the bound).

@@ -16,8 +16,9 @@ use crate::float::PreparedQueries;
 use crate::vector::prefetch_read;
 use std::arch::x86_64::*;
 
-/// Query vectors per block: a 32-token query is one block.
-const R: usize = 2;
+/// Query vectors per block: a 32-token query is one block. The screen
+/// query must be laid out for it (`ScreenQuery::new(q, R)`).
+pub(crate) const R: usize = 2;
 /// Document tokens per tile of `R` vectors: `R × T` accumulators plus the
 /// block's running state (4 values and 3 indices per vector) fit the 32 ZMM
 /// registers, and 8 independent `vdpbf16ps` chains cover its latency (6
@@ -96,9 +97,9 @@ unsafe fn doc_maxes<S: Source>(
     // whole document's norms, so its vectors are resolved after it.
     let first = R.min(n_vec);
     let first_state = if first == R {
-        screen_block::<R, T, S>(screen, q.stride, 0, &doc_words, Some(&mut source))
+        screen_block::<R, T, S>(screen, 0, &doc_words, Some(&mut source))
     } else {
-        let [state] = screen_block::<1, T1, S>(screen, q.stride, 0, &doc_words, Some(&mut source));
+        let [state] = screen_block::<1, T1, S>(screen, 0, &doc_words, Some(&mut source));
         [state; R]
     };
     let Some(norms) = source.norms() else {
@@ -110,14 +111,14 @@ unsafe fn doc_maxes<S: Source>(
     }
     let mut v = first;
     while v + R <= n_vec {
-        let state = screen_block::<R, T, S>(screen, q.stride, v, &doc_words, None);
+        let state = screen_block::<R, T, S>(screen, v, &doc_words, None);
         for (r, lane_state) in state.iter().enumerate() {
             resolve::<S>(q, screen, v + r, lane_state, norms, doc, &doc_words, maxes);
         }
         v += R;
     }
     while v < n_vec {
-        let state = screen_block::<1, T1, S>(screen, q.stride, v, &doc_words, None);
+        let state = screen_block::<1, T1, S>(screen, v, &doc_words, None);
         resolve::<S>(q, screen, v, &state[0], norms, doc, &doc_words, maxes);
         v += 1;
     }
@@ -523,7 +524,6 @@ unsafe fn track(state: &mut Tracked, value: __m512, token: __m512i) {
 #[inline(always)]
 unsafe fn screen_block<const RR: usize, const TT: usize, S: Source>(
     screen: &ScreenQuery,
-    stride: usize,
     v0: usize,
     doc: &Doc,
     mut visit: Option<&mut S>,
@@ -533,7 +533,9 @@ unsafe fn screen_block<const RR: usize, const TT: usize, S: Source>(
         at: [_mm512_setzero_si512(); 3],
     };
     let mut state = [empty; RR];
-    let q_block = screen.pairs.as_ptr().add(v0 * LANES);
+    let (base, stride) = screen.vector_pairs(v0);
+    debug_assert_eq!(stride, RR * LANES);
+    let q_block = screen.pairs.as_ptr().add(base);
     let mut t = 0;
     while t + TT <= doc.n_tok {
         if let Some(source) = visit.as_deref_mut() {
@@ -768,17 +770,18 @@ unsafe fn rescan<S: Source>(
     maxes: &mut [f32],
 ) {
     let lane0 = v * LANES;
-    let q_vec = screen.pairs.as_ptr().add(lane0);
+    let (base, stride) = screen.vector_pairs(v);
+    let q_vec = screen.pairs.as_ptr().add(base);
     let mut best = [f32::NEG_INFINITY; LANES];
     // Whole tiles keep `2 T` independent accumulators in flight; one token at
     // a time would wait on each `vdpbf16ps`'s latency.
     let mut t = 0;
     while t < doc_words.n_tok {
         let (approx, count) = if t + T1 <= doc_words.n_tok {
-            let [tile] = approx_tile::<1, T1>(q_vec, q.stride, doc_words, t);
+            let [tile] = approx_tile::<1, T1>(q_vec, stride, doc_words, t);
             (tile, T1)
         } else {
-            let [[one]] = approx_tile::<1, 1>(q_vec, q.stride, doc_words, t);
+            let [[one]] = approx_tile::<1, 1>(q_vec, stride, doc_words, t);
             let mut tile = [_mm512_setzero_ps(); T1];
             tile[0] = one;
             (tile, 1)
