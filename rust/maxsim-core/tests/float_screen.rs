@@ -168,6 +168,21 @@ fn long_documents_and_batches() {
     check(&queries, None, &docs, dim);
 }
 
+/// Token indices share the keys with the values: up to 65536 tokens are
+/// screened (16 index bits, the widest window), longer documents take the
+/// plain kernel.
+#[test]
+fn documents_at_and_past_the_index_bits() {
+    let dim = 6;
+    let query = values(20 * dim, 5);
+    let docs: Vec<Vec<f32>> = [65_536, 65_537, 3]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| values(n * dim, 70 + i as u64))
+        .collect();
+    check(&[query], None, &docs, dim);
+}
+
 /// Documents made of a few tokens repeated many times: every query token has
 /// many exactly tied and near-tied candidates (the rescan path).
 #[test]

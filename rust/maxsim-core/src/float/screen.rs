@@ -16,7 +16,8 @@
 //! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see [`ScreenQuery::new`]).
 //! The kernel screens every token in bf16, keeps per query token the best
 //! three approximate values with their token indices and the fourth-best
-//! value, and then:
+//! value (slightly truncated, to pack each with its token in 32 bits; the
+//! window below widens by the truncation), and then:
 //!
 //! * every token whose approximate value is within twice the bound of the
 //!   best approximate value is a candidate for the float32 maximum; no other
