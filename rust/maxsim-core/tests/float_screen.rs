@@ -1,9 +1,10 @@
 //! The bf16-screened paths against the plain AVX-512 kernels, for float32,
 //! float16 and bfloat16 documents: the screen only chooses which float32 dot
-//! products to compute, so every result must be bitwise equal. The inputs cover each branch of the screen:
-//! one candidate, two and three tracked candidates, the rescan of lanes with
-//! more (repeated document tokens), all-zero query tokens, masked tokens, and
-//! the fallbacks (non-finite values, norms past the bound, tiny values).
+//! products to compute, so every result must be bitwise equal. The inputs
+//! cover each branch of the screen: one candidate, two to four tracked
+//! candidates, the rescan of lanes with more (repeated document tokens),
+//! all-zero query tokens, masked tokens, and the fallbacks (non-finite
+//! values, norms past the bound, tiny values, documents past 65536 tokens).
 #![cfg(target_arch = "x86_64")]
 
 use maxsim_core::float::screen::screen_supported;
@@ -179,6 +180,36 @@ fn documents_at_and_past_the_index_bits() {
         .iter()
         .enumerate()
         .map(|(i, &n)| values(n * dim, 70 + i as u64))
+        .collect();
+    check(&[query], None, &docs, dim);
+}
+
+/// The float32 maximum in each tracked slot in turn: `n` copies of a token,
+/// perturbed far below bf16 resolution so that their approximate values tie
+/// (ties order by token index, largest first) while their float32 values
+/// decrease with the index, so the maximum is the copy tracked last.
+#[test]
+fn true_maximum_in_every_tracked_slot() {
+    let dim = 64;
+    let query_token = values(dim, 21);
+    let query: Vec<f32> = query_token.repeat(16);
+    // The query token itself: its copies are far above the unrelated tokens.
+    let base = query_token.clone();
+    let docs: Vec<Vec<f32>> = (1..=7)
+        .map(|n| {
+            let mut doc = Vec::new();
+            for k in 0..n {
+                let step = (n - k) as f32 * 1e-6;
+                doc.extend(
+                    base.iter()
+                        .zip(&query_token)
+                        .map(|(&d, &q)| d + step * d.abs() * q.signum()),
+                );
+            }
+            // Unrelated tokens around them.
+            doc.extend(values(5 * dim, 23 + n as u64));
+            doc
+        })
         .collect();
     check(&[query], None, &docs, dim);
 }

@@ -15,14 +15,14 @@
 //! on `q_i`, on `‖d_j‖` and on the norm of `d_j`'s bf16 rounding error, so
 //! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see [`ScreenQuery::new`]).
 //! The kernel screens every token in bf16, keeps per query token the best
-//! three approximate values with their token indices and the fourth-best
+//! four approximate values with their token indices and the fifth-best
 //! value (slightly truncated, to pack each with its token in 32 bits; the
 //! window below widens by the truncation), and then:
 //!
 //! * every token whose approximate value is within twice the bound of the
 //!   best approximate value is a candidate for the float32 maximum; no other
 //!   token can be (its float32 value is provably below a candidate's);
-//! * the candidates (one, usually; two or three when the tracked runners-up
+//! * the candidates (one, usually; up to four when the tracked runners-up
 //!   are close; rarely more, found by a second bf16 pass) are recomputed with
 //!   the float32 kernel's own arithmetic, the FMA chain over `k` in order.
 //!
