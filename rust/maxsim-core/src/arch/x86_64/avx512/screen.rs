@@ -64,8 +64,9 @@ pub(crate) unsafe trait Source {
 /// Writes `maxes[i] = max_j f_ij` for every query token, bitwise equal to the
 /// AVX-512 float32 kernel on the document's (widened) values, and returns
 /// `true`; returns `false` without a result when the document is outside the
-/// screen's bound (a non-finite value or a token norm above `MAX_NORM`), for
-/// the caller to use the plain kernel.
+/// screen's bound (a non-finite value, a token norm above `MAX_NORM`, or more
+/// tokens than [`MAX_INDEX_BITS`] can index), for the caller to use the plain
+/// kernel.
 ///
 /// # Safety
 /// The CPU must support AVX-512F/BW/VL and AVX512_BF16; the document must be
@@ -236,6 +237,10 @@ unsafe fn finite_norm_bound(finite_check: __m512, max_squares: f32, dim: usize) 
 /// A stored value the screen converts to bf16: float32, or float16 bits.
 pub(crate) trait Wide: Copy {
     /// 16 values at `src` (lanes outside `mask` not read, and 0), exactly in f32.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F (the callers are compiled with it); the
+    /// lanes of `mask` at `src` must be readable (masked-off lanes never fault).
     unsafe fn load16(src: *const Self, mask: __mmask16) -> __m512;
     /// One value, exactly in f32.
     fn widen(self) -> f32;
