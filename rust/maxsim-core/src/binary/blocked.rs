@@ -16,6 +16,7 @@
 use super::heap::Heap;
 use super::layout::GROUP;
 use super::popcount::Popcount8;
+use crate::vector::prefetch_read;
 
 /// An interleaved tile: `ceil(n_codes / GROUP)` groups of `w × GROUP` words.
 /// Its first code has global index `base`.
@@ -31,6 +32,9 @@ pub(crate) struct Tile<'a> {
 pub(crate) struct TileKernels {
     /// See [`search_tile`].
     pub search: unsafe fn(&[u64], usize, Tile<'_>, &mut [Heap]),
+    /// [`search_tile`] prefetching about a tile ahead, for a few queries
+    /// that stream the database once.
+    pub search_streaming: unsafe fn(&[u64], usize, Tile<'_>, &mut [Heap]),
     /// See [`matrix_tile`].
     pub matrix: unsafe fn(&[u64], usize, Tile<'_>, *mut u32, usize),
     /// See [`min_tile`].
@@ -111,7 +115,7 @@ fn valid_lanes(n_codes: usize, g: usize) -> usize {
 /// `V`'s instructions must be available; `q.len() >= heaps.len() * w` and
 /// `tile.words` holds `ceil(tile.n_codes / GROUP) * w * GROUP` words.
 #[inline(always)]
-pub(crate) unsafe fn search_tile<V: Popcount8, const R: usize>(
+pub(crate) unsafe fn search_tile<V: Popcount8, const R: usize, const PREFETCH: bool>(
     q: &[u64],
     w: usize,
     tile: Tile<'_>,
@@ -123,18 +127,25 @@ pub(crate) unsafe fn search_tile<V: Popcount8, const R: usize>(
     with_const_words!(w, {
         let mut r0 = 0;
         while r0 + R <= n {
-            search_block::<V, R>(q.as_ptr().add(r0 * w), w, tile, &mut heaps[r0..r0 + R]);
+            let (q_rows, block) = (q.as_ptr().add(r0 * w), &mut heaps[r0..r0 + R]);
+            search_block::<V, R, PREFETCH>(q_rows, w, tile, block);
             r0 += R;
         }
         while r0 < n {
-            search_block::<V, 1>(q.as_ptr().add(r0 * w), w, tile, &mut heaps[r0..r0 + 1]);
+            let (q_rows, block) = (q.as_ptr().add(r0 * w), &mut heaps[r0..r0 + 1]);
+            search_block::<V, 1, PREFETCH>(q_rows, w, tile, block);
             r0 += 1;
         }
     })
 }
 
+/// Database bytes ahead of the group being searched that a streaming search
+/// (`PREFETCH`) prefetches: about one tile, so the next tile arrives while
+/// this one is searched.
+const PREFETCH_BYTES: usize = 16 * 1024;
+
 #[inline(always)]
-unsafe fn search_block<V: Popcount8, const R: usize>(
+unsafe fn search_block<V: Popcount8, const R: usize, const PREFETCH: bool>(
     q: *const u64,
     w: usize,
     tile: Tile<'_>,
@@ -147,6 +158,19 @@ unsafe fn search_block<V: Popcount8, const R: usize>(
     let n_groups = tile.n_codes.div_ceil(GROUP);
     let words = tile.words.as_ptr();
     for g in 0..n_groups {
+        if PREFETCH {
+            // Past the tile's end too: tiles of interleaved codes are
+            // consecutive. A prefetch never faults, and the address is
+            // formed with wrapping arithmetic.
+            let group_bytes = w * GROUP * 8;
+            let ahead =
+                (words.wrapping_add(g * w * GROUP) as *const u8).wrapping_add(PREFETCH_BYTES);
+            let mut byte = 0;
+            while byte < group_bytes {
+                prefetch_read(ahead.wrapping_add(byte) as *const f32);
+                byte += 64;
+            }
+        }
         let d = group_distances::<V, R>(q, w, words.add(g * w * GROUP));
         let valid = (1u32 << valid_lanes(tile.n_codes, g)) - 1;
         for r in 0..R {
@@ -373,7 +397,19 @@ macro_rules! tile_kernels {
             tile: $crate::binary::blocked::Tile<'_>,
             heaps: &mut [$crate::binary::heap::Heap],
         ) {
-            $crate::binary::blocked::search_tile::<$vec, { $r }>(q, w, tile, heaps)
+            $crate::binary::blocked::search_tile::<$vec, { $r }, false>(q, w, tile, heaps)
+        }
+
+        /// # Safety
+        /// As `search_tile` above.
+        $(#[target_feature(enable = $features)])?
+        unsafe fn search_tile_streaming(
+            q: &[u64],
+            w: usize,
+            tile: $crate::binary::blocked::Tile<'_>,
+            heaps: &mut [$crate::binary::heap::Heap],
+        ) {
+            $crate::binary::blocked::search_tile::<$vec, { $r }, true>(q, w, tile, heaps)
         }
 
         /// # Safety
@@ -400,6 +436,7 @@ macro_rules! tile_kernels {
         /// The tile algorithms of this kernel.
         pub(crate) const KERNELS: $crate::binary::blocked::TileKernels = $crate::binary::blocked::TileKernels {
             search: search_tile,
+            search_streaming: search_tile_streaming,
             matrix: matrix_tile,
             min: min_tile,
             search_rows,

@@ -179,6 +179,10 @@ const MIN_CHUNK_GROUPS: usize = 512;
 /// 3 queries 2.2 / 3.0, 4.9 / 5.2; 4 queries 2.4 / 2.1, 4.9 / 3.8.
 const DIRECT_ROWS_QUERIES: usize = 3;
 
+/// Longest codes (in 64-bit words) whose few-query searches stream the
+/// interleaved codes with prefetching rather than padding a register block.
+const STREAMING_MAX_WORDS: usize = 8;
+
 /// Whether a block of `n_queries` scans row-major codes of `n_bytes` directly.
 fn direct_rows(n_bytes: usize, n_queries: usize) -> bool {
     n_queries <= DIRECT_ROWS_QUERIES
@@ -331,14 +335,18 @@ pub fn search_with(
                         unsafe { (kernels.search_rows)(queries, w, rows, c0, &mut heaps) }
                     }
                     _ => {
-                        // Fewer queries than a register block: pad the block with
-                        // copies of the last query, whose `k = 0` heaps keep nothing.
-                        // Measured on Zen 4 (AVX-512, 1M interleaved codes of 1024
-                        // bits, one thread): one query alone took 8.1 ms, padded
-                        // 4.9 ms: the one-query loop is bound by memory latency.
+                        // Fewer queries than a register block, 512 bits or
+                        // less: one prefetching pass per query block. Longer
+                        // codes: pad the block with copies of the last query,
+                        // whose `k = 0` heaps keep nothing. Measured on Zen 4
+                        // (AVX-512, 1M interleaved codes, one thread, ms per
+                        // query; padded / streaming): 512 bits, 1 query 4.8 /
+                        // 2.7, 2 queries 2.4 / 1.7; 1024 bits, 1 query 4.8 /
+                        // 6.0, 2 queries 2.2 / 3.9.
                         let real = q1 - q0;
+                        let streaming = real < kernels.block_rows && w <= STREAMING_MAX_WORDS;
                         let padded: Vec<u64>;
-                        let block_queries = if real < kernels.block_rows {
+                        let block_queries = if real < kernels.block_rows && !streaming {
                             let last = &queries[(real - 1) * w..];
                             padded = queries
                                 .iter()
@@ -350,13 +358,18 @@ pub fn search_with(
                         } else {
                             queries
                         };
+                        let search = if streaming {
+                            kernels.search_streaming
+                        } else {
+                            kernels.search
+                        };
                         let mut scratch = Vec::new();
                         for_each_tile(db, g0, g1, &mut scratch, |tile| {
                             // SAFETY: `imp` is supported (checked above);
                             // `block_queries` holds `heaps.len()` rows of `w` words;
                             // the tile holds whole groups of `w × GROUP` words for its
                             // `n_codes` codes (`for_each_tile`).
-                            unsafe { (kernels.search)(block_queries, w, tile, &mut heaps) }
+                            unsafe { search(block_queries, w, tile, &mut heaps) }
                         });
                         heaps.truncate(real);
                     }
