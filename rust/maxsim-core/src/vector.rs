@@ -54,6 +54,18 @@ pub fn prefetch_read(ptr: *const f32) {
     let _ = ptr;
 }
 
+/// Prefetches every cache line of the `bytes` bytes from `start` (an
+/// address formed with wrapping arithmetic: it need not be in any
+/// allocation, since a prefetch never faults).
+#[inline(always)]
+pub fn prefetch_lines(start: *const u8, bytes: usize) {
+    let mut byte = 0;
+    while byte < bytes {
+        prefetch_read(start.wrapping_add(byte) as *const f32);
+        byte += 64;
+    }
+}
+
 /// Eight f32 lanes in plain Rust; the portable "scalar" path.
 #[derive(Clone, Copy)]
 pub struct Portable8([f32; 8]);

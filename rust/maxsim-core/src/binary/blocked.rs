@@ -16,7 +16,7 @@
 use super::heap::Heap;
 use super::layout::GROUP;
 use super::popcount::Popcount8;
-use crate::vector::prefetch_read;
+use crate::vector::prefetch_lines;
 
 /// An interleaved tile: `ceil(n_codes / GROUP)` groups of `w × GROUP` words.
 /// Its first code has global index `base`.
@@ -162,14 +162,9 @@ unsafe fn search_block<V: Popcount8, const R: usize, const PREFETCH: bool>(
             // Past the tile's end too: tiles of interleaved codes are
             // consecutive. A prefetch never faults, and the address is
             // formed with wrapping arithmetic.
-            let group_bytes = w * GROUP * 8;
             let ahead =
                 (words.wrapping_add(g * w * GROUP) as *const u8).wrapping_add(PREFETCH_BYTES);
-            let mut byte = 0;
-            while byte < group_bytes {
-                prefetch_read(ahead.wrapping_add(byte) as *const f32);
-                byte += 64;
-            }
+            prefetch_lines(ahead, w * GROUP * 8);
         }
         let d = group_distances::<V, R>(q, w, words.add(g * w * GROUP));
         let valid = (1u32 << valid_lanes(tile.n_codes, g)) - 1;

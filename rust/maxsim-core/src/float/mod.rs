@@ -227,14 +227,7 @@ pub fn maxsim_scores_batch_screened(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     use crate::arch::x86_64::avx512;
-    if !screen::screen_supported() {
-        return Err(crate::Error::Unsupported(
-            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
-        ));
-    }
-    check_dim(docs.dim(), queries.dim)?;
-    check_floor(&options, docs.len())?;
-    let Some(screen_query) = screen::ScreenQuery::new(queries, avx512::screen::R) else {
+    let Some(screen_query) = screen_query_for(queries, docs.dim(), docs.len(), &options)? else {
         // Non-finite or huge query values: the bound does not apply.
         return maxsim_scores_batch_unscreened(Kernel::Avx512, queries, docs, options);
     };
@@ -256,6 +249,29 @@ pub fn maxsim_scores_batch_screened(
                 }
             }
         },
+    ))
+}
+
+/// The argument checks of the screened entry points, then the screen's query
+/// for the AVX-512 kernel, or `None` when the bound does not apply to these
+/// queries (non-finite or huge values). `Unsupported` without AVX512_BF16.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn screen_query_for(
+    queries: &PreparedQueries,
+    doc_dim: usize,
+    n_docs: usize,
+    options: &ScoreOptions<'_>,
+) -> Result<Option<screen::ScreenQuery>> {
+    if !screen::screen_supported() {
+        return Err(crate::Error::Unsupported(
+            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
+        ));
+    }
+    check_dim(doc_dim, queries.dim)?;
+    check_floor(options, n_docs)?;
+    Ok(screen::ScreenQuery::new(
+        queries,
+        crate::arch::x86_64::avx512::screen::R,
     ))
 }
 

@@ -429,21 +429,14 @@ pub fn maxsim_half_batch_screened<T: HalfFloat>(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     use crate::arch::x86_64::avx512;
-    use crate::float::screen::{screen_supported, ScreenQuery};
-    if !screen_supported() {
-        return Err(Error::Unsupported(
-            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
-        ));
-    }
     let dim = queries.dim;
-    check_dim(docs.dim(), dim)?;
-    check_floor(&options, docs.len())?;
-    let screen_query = match ScreenQuery::new(queries, avx512::screen::R) {
-        // A bfloat16 pair must not straddle two tokens.
-        Some(sq) if T::FORMAT == HalfFormat::F16 || dim.is_multiple_of(2) => sq,
-        // Odd widths, or non-finite or huge query values (outside the bound).
-        _ => return maxsim_half_batch_unscreened(Kernel::Avx512, queries, docs, options),
-    };
+    let screen_query =
+        match crate::float::screen_query_for(queries, docs.dim(), docs.len(), &options)? {
+            // A bfloat16 pair must not straddle two tokens.
+            Some(sq) if T::FORMAT == HalfFormat::F16 || dim.is_multiple_of(2) => sq,
+            // Odd widths, or non-finite or huge query values (outside the bound).
+            _ => return maxsim_half_batch_unscreened(Kernel::Avx512, queries, docs, options),
+        };
     let (plain_fn, shape) = half::doc_fn(Kernel::Avx512, T::FORMAT);
     let hq = half_blocked::HalfQuery::new(queries, shape.0, shape.1);
     Ok(drive(

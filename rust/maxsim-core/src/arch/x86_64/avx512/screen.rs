@@ -13,7 +13,7 @@
 
 use crate::float::screen::{flushed_residual_bound, norm_bound, ScreenQuery};
 use crate::float::PreparedQueries;
-use crate::vector::prefetch_read;
+use crate::vector::prefetch_lines;
 use std::arch::x86_64::*;
 
 /// Query vectors per block: a 32-token query is one block. The screen
@@ -42,7 +42,7 @@ pub(crate) struct Scratch {
 /// the callers' bounds (`token < n_tok`, `k0 + popcount(mask) <= dim`).
 pub(crate) unsafe trait Source {
     /// One stored value.
-    type Elem: Copy;
+    type Elem: Wide;
     /// The document, `n_tok × dim` values, row-major.
     fn values(&self) -> &[Self::Elem];
     /// The bf16 pairs to screen, in `scratch` when converted.
@@ -54,11 +54,6 @@ pub(crate) unsafe trait Source {
     /// bf16 rounding error (as `vdpbf16ps` reads it), or `None` outside the
     /// screen's bound.
     unsafe fn norms(&self) -> Option<(f32, f32)>;
-    /// The exact values `k0..k0 + 16` of the row at `row` (lanes outside
-    /// `mask` are 0), widened to f32 as the reduced-precision kernels do.
-    unsafe fn load16(row: *const Self::Elem, mask: __mmask16) -> __m512;
-    /// One value, widened exactly.
-    fn widen(value: Self::Elem) -> f32;
 }
 
 /// Writes `maxes[i] = max_j f_ij` for every query token, bitwise equal to the
@@ -156,7 +151,7 @@ pub(crate) unsafe fn f16_doc_maxes(
     doc_maxes(
         q,
         screen,
-        Converted::new(F16Bits::cast(doc), q.dim),
+        Converted::new(bits_as::<F16Bits>(doc), q.dim),
         scratch,
         maxes,
     )
@@ -176,7 +171,7 @@ pub(crate) unsafe fn bf16_doc_maxes(
     maxes: &mut [f32],
 ) -> bool {
     debug_assert!(q.dim.is_multiple_of(2));
-    doc_maxes(q, screen, InPlace::new(doc, q.dim), scratch, maxes)
+    doc_maxes(q, screen, InPlace::new(bits_as(doc), q.dim), scratch, maxes)
 }
 
 /// The document in bf16 pairs: token `j`'s pair `p` is the (possibly
@@ -214,13 +209,9 @@ const PREFETCH_ROWS: usize = 2 * T;
 /// misses. A prefetch never faults, and the address is only formed with
 /// wrapping arithmetic, so it need not be in the document.
 #[inline(always)]
-unsafe fn prefetch_ahead<E>(src: *const E, j: usize, dim: usize) {
+fn prefetch_ahead<E>(src: *const E, j: usize, dim: usize) {
     let ahead = src.wrapping_add((j + PREFETCH_ROWS) * dim) as *const u8;
-    let mut byte = 0;
-    while byte < dim * size_of::<E>() {
-        prefetch_read(ahead.wrapping_add(byte) as *const f32);
-        byte += 64;
-    }
+    prefetch_lines(ahead, dim * size_of::<E>());
 }
 
 /// [`norm_bound`] of a document's largest sum of squares, or `None` when
@@ -262,12 +253,17 @@ impl Wide for f32 {
 #[repr(transparent)]
 pub(crate) struct F16Bits(u16);
 
-impl F16Bits {
-    fn cast(bits: &[u16]) -> &[F16Bits] {
-        // SAFETY: `F16Bits` is a transparent `u16`, so the layout, length and
-        // alignment of the slice are unchanged.
-        unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const F16Bits, bits.len()) }
-    }
+/// The bits of a bfloat16 value.
+#[derive(Clone, Copy)]
+#[repr(transparent)]
+pub(crate) struct Bf16Bits(u16);
+
+/// 16-bit values viewed as `T`, one of the transparent `u16` wrappers above.
+fn bits_as<T: Wide>(bits: &[u16]) -> &[T] {
+    debug_assert_eq!(size_of::<T>(), 2);
+    // SAFETY: called only with `F16Bits` and `Bf16Bits`, transparent `u16`s,
+    // so the layout, length and alignment of the slice are unchanged.
+    unsafe { std::slice::from_raw_parts(bits.as_ptr() as *const T, bits.len()) }
 }
 
 impl Wide for F16Bits {
@@ -282,15 +278,26 @@ impl Wide for F16Bits {
     }
 }
 
+impl Wide for Bf16Bits {
+    #[inline(always)]
+    unsafe fn load16(src: *const Bf16Bits, mask: __mmask16) -> __m512 {
+        // Zero-extend and shift, as the bfloat16 kernel widens (exact).
+        let bits = _mm256_maskz_loadu_epi16(mask, src as *const i16);
+        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
+    }
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        crate::reduced::half::bf16_bits_to_f32(self.0)
+    }
+}
+
 /// A float32 or float16 document being converted to bf16, and what the
 /// conversion has seen: the largest float32 sums of squares over its tokens of
-/// the values and of their bf16 rounding errors, and whether every value was
-/// finite.
+/// the values and of their bf16 rounding errors (lane maxima in `max_sums`),
+/// and whether every value was finite.
 struct Converted<'a, E: Wide> {
     doc: &'a [E],
     dim: usize,
-    max_squares: f32,
-    max_residual_squares: f32,
     /// Running lane maxima of [`sum_lanes8`] results: even lanes sums of
     /// squares, odd lanes sums of squared rounding errors.
     max_sums: __m512,
@@ -304,8 +311,6 @@ impl<'a, E: Wide> Converted<'a, E> {
         Converted {
             doc,
             dim,
-            max_squares: 0.0,
-            max_residual_squares: 0.0,
             max_sums: _mm512_setzero_ps(),
             finite_check: _mm512_setzero_ps(),
         }
@@ -419,8 +424,7 @@ unsafe impl<E: Wide> Source for Converted<'_, E> {
     unsafe fn norms(&self) -> Option<(f32, f32)> {
         let mut lanes = [0f32; 16];
         _mm512_storeu_ps(lanes.as_mut_ptr(), self.max_sums);
-        let (mut max_squares, mut max_residual_squares) =
-            (self.max_squares, self.max_residual_squares);
+        let (mut max_squares, mut max_residual_squares) = (0f32, 0f32);
         for pair in lanes.chunks_exact(2) {
             max_squares = max_squares.max(pair[0]);
             max_residual_squares = max_residual_squares.max(pair[1]);
@@ -434,14 +438,15 @@ unsafe impl<E: Wide> Source for Converted<'_, E> {
     /// Converts tokens `t..t + count` to bf16 pairs in `out` (zero-padded to
     /// `out.row_words` per token). Four tokens at a time, their eight sums
     /// (squares and rounding errors) are reduced together, by one shuffle
-    /// tree instead of eight horizontal sums.
+    /// tree instead of eight horizontal sums (a last group of fewer tokens
+    /// adds zero sums).
     #[inline(always)]
     unsafe fn visit(&mut self, t: usize, count: usize, out: &Doc) {
         let end = t + count;
         let mut j = t;
-        while j + 4 <= end {
+        while j < end {
             let mut sums = [_mm512_setzero_ps(); 8];
-            for u in 0..4 {
+            for u in 0..(end - j).min(4) {
                 (sums[u], sums[4 + u]) = self.convert_token(j + u, out);
             }
             let token_sums = sum_lanes8(sums);
@@ -449,32 +454,13 @@ unsafe impl<E: Wide> Source for Converted<'_, E> {
             self.max_sums = _mm512_max_ps(self.max_sums, token_sums);
             j += 4;
         }
-        while j < end {
-            let (squares, residual_squares) = self.convert_token(j, out);
-            self.finite_check = _mm512_fmadd_ps(squares, _mm512_setzero_ps(), self.finite_check);
-            self.max_squares = self.max_squares.max(_mm512_reduce_add_ps(squares));
-            self.max_residual_squares = self
-                .max_residual_squares
-                .max(_mm512_reduce_add_ps(residual_squares));
-            j += 1;
-        }
-    }
-
-    #[inline(always)]
-    unsafe fn load16(row: *const E, mask: __mmask16) -> __m512 {
-        E::load16(row, mask)
-    }
-
-    #[inline(always)]
-    fn widen(value: E) -> f32 {
-        value.widen()
     }
 }
 
 /// A bfloat16 document (bits, even `dim`), screened in place: its bf16 pairs
 /// are its own words. Visiting only bounds the token norms.
 struct InPlace<'a> {
-    doc: &'a [u16],
+    doc: &'a [Bf16Bits],
     dim: usize,
     max_squares: f32,
     finite_check: __m512,
@@ -482,7 +468,7 @@ struct InPlace<'a> {
 
 impl<'a> InPlace<'a> {
     #[inline(always)]
-    unsafe fn new(doc: &'a [u16], dim: usize) -> Self {
+    unsafe fn new(doc: &'a [Bf16Bits], dim: usize) -> Self {
         InPlace {
             doc,
             dim,
@@ -495,9 +481,9 @@ impl<'a> InPlace<'a> {
 // SAFETY: reads only `doc`: rows below `n_tok`, values below `dim` by the
 // masks; the pair words of a row are within it because `dim` is even.
 unsafe impl Source for InPlace<'_> {
-    type Elem = u16;
+    type Elem = Bf16Bits;
 
-    fn values(&self) -> &[u16] {
+    fn values(&self) -> &[Bf16Bits] {
         self.doc
     }
 
@@ -554,18 +540,6 @@ unsafe impl Source for InPlace<'_> {
                 self.max_squares = token_squares;
             }
         }
-    }
-
-    #[inline(always)]
-    unsafe fn load16(row: *const u16, mask: __mmask16) -> __m512 {
-        // Zero-extend and shift, as the bfloat16 kernel widens (exact).
-        let bits = _mm256_maskz_loadu_epi16(mask, row as *const i16);
-        _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)))
-    }
-
-    #[inline(always)]
-    fn widen(value: u16) -> f32 {
-        crate::reduced::half::bf16_bits_to_f32(value)
     }
 }
 
@@ -838,7 +812,7 @@ unsafe fn exact_at<S: Source>(
         let load_mask = first_lanes(width);
         let mut chunk = [_mm512_setzero_ps(); LANES];
         for (lane, slot) in chunk.iter_mut().enumerate() {
-            *slot = S::load16(rows[lane].add(k0), load_mask);
+            *slot = S::Elem::load16(rows[lane].add(k0), load_mask);
         }
         let columns = transpose16(chunk);
         for (kk, column) in columns.iter().enumerate().take(width) {
@@ -958,7 +932,7 @@ unsafe fn rescan<S: Source>(
 fn exact_scalar<S: Source>(q: &PreparedQueries, token: usize, row: &[S::Elem]) -> f32 {
     let mut acc = 0.0f32;
     for (k, &value) in row.iter().enumerate() {
-        acc = q.transposed[k * q.stride + token].mul_add(S::widen(value), acc);
+        acc = q.transposed[k * q.stride + token].mul_add(value.widen(), acc);
     }
     acc
 }
