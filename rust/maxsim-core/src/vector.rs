@@ -66,6 +66,32 @@ pub fn prefetch_lines(start: *const u8, bytes: usize) {
     }
 }
 
+/// `ptr`, unchanged, passed through an empty `asm!` block that the optimiser
+/// cannot see into. Called inside a loop, it stops LLVM from hoisting
+/// loop-invariant loads through `ptr` out of the loop. Hoisting is wrong for
+/// the Hamming kernels: 32 broadcast query words do not fit in registers
+/// beside the codes, so LLVM spilled them (and the codes) to the stack and
+/// reloaded them for every group, where a broadcast straight from the query
+/// row in L1 is one cheap load folded into the XOR.
+#[inline(always)]
+pub fn opaque_ptr<T>(ptr: *const T) -> *const T {
+    #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+    {
+        // Only the address passes through the block (the pointer keeps its
+        // provenance via `with_addr`).
+        let mut addr = ptr.addr();
+        // SAFETY: the template is empty: no instruction runs, no memory or
+        // flag is touched, and the register comes back holding `addr`. It
+        // is not `pure`, so LLVM keeps one copy per loop iteration.
+        unsafe {
+            std::arch::asm!("/* {0} */", inout(reg) addr, options(nomem, nostack, preserves_flags))
+        };
+        ptr.with_addr(addr)
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    ptr
+}
+
 /// Eight f32 lanes in plain Rust; the portable "scalar" path.
 #[derive(Clone, Copy)]
 pub struct Portable8([f32; 8]);

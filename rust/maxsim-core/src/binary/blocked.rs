@@ -16,7 +16,7 @@
 use super::heap::Heap;
 use super::layout::GROUP;
 use super::popcount::Popcount8;
-use crate::vector::prefetch_lines;
+use crate::vector::{opaque_ptr, prefetch_lines};
 
 /// An interleaved tile: `ceil(n_codes / GROUP)` groups of `w × GROUP` words.
 /// Its first code has global index `base`.
@@ -52,6 +52,10 @@ unsafe fn group_distances<V: Popcount8, const R: usize>(
     w: usize,
     group: *const u64,
 ) -> [V; R] {
+    // Up to 16 broadcast query words stay in registers across the group
+    // loop; more are broadcast from L1 per group instead of spilled and
+    // reloaded (see `opaque_ptr`). `R` and usually `w` are constants here.
+    let q = if R * w > 16 { opaque_ptr(q) } else { q };
     let mut total = [V::zero(); R];
     let mut k0 = 0;
     while k0 < w {
@@ -168,19 +172,45 @@ unsafe fn search_block<V: Popcount8, const R: usize, const PREFETCH: bool>(
         }
         let d = group_distances::<V, R>(q, w, words.add(g * w * GROUP));
         let valid = (1u32 << valid_lanes(tile.n_codes, g)) - 1;
+        // All R tests first, one branch for the group: the insert path is
+        // cold (about k·ln(n/k) inserts per query in a scan of n codes), and
+        // keeping it out of line keeps the distances in registers instead of
+        // spilled around a possible heap call.
+        let mut masks = [0u32; R];
+        let mut any = 0u32;
         for r in 0..R {
-            let mut mask = d[r].lt_mask(threshold[r]) & valid;
-            if mask != 0 {
-                let mut lanes = [0u32; GROUP];
-                d[r].store(lanes.as_mut_ptr());
-                while mask != 0 {
-                    let lane = mask.trailing_zeros() as usize;
-                    mask &= mask - 1;
-                    if lanes[lane] < threshold[r] {
-                        heaps[r].push(lanes[lane], (tile.base + g * GROUP + lane) as u64);
-                        threshold[r] = heaps[r].threshold();
-                    }
-                }
+            masks[r] = d[r].lt_mask(threshold[r]) & valid;
+            any |= masks[r];
+        }
+        if any != 0 {
+            let mut lanes = [[0u32; GROUP]; R];
+            for r in 0..R {
+                d[r].store(lanes[r].as_mut_ptr());
+            }
+            offer_group(&lanes, &masks, tile.base + g * GROUP, heaps, &mut threshold);
+        }
+    }
+}
+
+/// Offers the lanes of `masks[r]` (distances `lanes[r]`, code indices
+/// `base + lane`) to `heaps[r]`, in lane order, and refreshes `threshold`.
+#[cold]
+#[inline(never)]
+fn offer_group<const R: usize>(
+    lanes: &[[u32; GROUP]; R],
+    masks: &[u32; R],
+    base: usize,
+    heaps: &mut [Heap],
+    threshold: &mut [u32; R],
+) {
+    for r in 0..R {
+        let mut mask = masks[r];
+        while mask != 0 {
+            let lane = mask.trailing_zeros() as usize;
+            mask &= mask - 1;
+            if lanes[r][lane] < threshold[r] {
+                heaps[r].push(lanes[r][lane], (base + lane) as u64);
+                threshold[r] = heaps[r].threshold();
             }
         }
     }

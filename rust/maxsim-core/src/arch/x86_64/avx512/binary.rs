@@ -12,7 +12,32 @@
 use crate::binary::blocked::tile_kernels;
 use crate::binary::layout::GROUP;
 use crate::binary::popcount::{Popcount8, ROWS_MAX_WORDS};
+use std::arch::asm;
 use std::arch::x86_64::*;
+
+/// One unaligned 64-byte load, through `asm!` so that LLVM keeps a group's
+/// loads in program order, i.e. ascending addresses. Its scheduler otherwise
+/// issued them from the last word down, and a descending line order within
+/// each 512-byte group defeats the hardware prefetcher: a streamed 64 MB
+/// scan ran at 14 GB/s instead of 35-45 GB/s (measured on Zen 4).
+///
+/// # Safety
+/// AVX512F must be available and `ptr` valid for 64 bytes.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn load_in_order(ptr: *const u64) -> __m512i {
+    let words: __m512i;
+    // SAFETY: reads the 64 bytes at `ptr`, which the caller guarantees; it
+    // writes no memory and no flags. Not `pure`, so LLVM does not reorder
+    // these loads among themselves.
+    asm!(
+        "vmovdqu64 {words}, [{ptr}]",
+        ptr = in(reg) ptr,
+        words = out(zmm_reg) words,
+        options(readonly, nostack, preserves_flags)
+    );
+    words
+}
 
 /// Eight `u32` distances in a YMM register (AVX-512VL compares on it).
 #[derive(Clone, Copy)]
@@ -35,7 +60,7 @@ unsafe impl Popcount8 for Avx512Vpopcnt {
     }
     #[inline(always)]
     unsafe fn load_group(ptr: *const u64) -> Self::Group {
-        _mm512_loadu_si512(ptr as *const _)
+        load_in_order(ptr)
     }
     #[inline(always)]
     unsafe fn partial_zero() -> Self::Partial {
@@ -79,7 +104,7 @@ unsafe impl Popcount8 for Avx512Vpopcnt {
         for c in 0..chunks {
             let qv = _mm512_loadu_si512(q.add(8 * c) as *const _);
             for (i, a) in acc.iter_mut().enumerate() {
-                let x = _mm512_loadu_si512(rows.add(i * stride + 64 * c) as *const _);
+                let x = load_in_order(rows.add(i * stride + 64 * c) as *const u64);
                 *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(qv, x)));
             }
         }
