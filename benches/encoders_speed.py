@@ -19,8 +19,10 @@ is kept, so a shared machine's load hits all of them alike.
   ``pylate.models.ColBERT.encode`` vs ``ColBERT.encode``.
 
 Fast options measured: ``token_budget`` (length bucketing), ``int8_linear``
-(dynamic int8 Linear layers) and ``autocast="bfloat16"`` (on a small subset: it only
-pays off on CPUs with AMX / AVX512-BF16).
+(dynamic int8 Linear layers) and ``autocast="bfloat16"`` (for the bi-encoder on a
+small subset; for the cross-encoder and ColBERT only when the CPU has AMX or
+AVX512-BF16, where it pays off: elsewhere bf16 matmuls are emulated and slow).
+Their retrieval accuracy is measured by ``benches/encoders_fast_accuracy.py``.
 """
 
 from __future__ import annotations
@@ -126,6 +128,14 @@ def build_cross_encoder(src: str, out: Path) -> Path:
     return out
 
 
+def has_bf16_hardware() -> bool:
+    """Whether the CPU has AMX-BF16 or AVX512-BF16 (bf16 autocast pays off)."""
+    import maxsim
+
+    features = set(maxsim.info()["cpu_features"])
+    return bool(features & {"avx512bf16", "amx-bf16", "amx_bf16"})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -154,6 +164,7 @@ def main() -> None:
         "",
     ]
     only = set(args.only.split(","))
+    bf16_hw = has_bf16_hardware()
 
     if "embedder" in only:
         from maxsim.models import Embedder
@@ -217,14 +228,16 @@ def main() -> None:
             ref = CrossEncoder(str(ce_dir), device="cpu")
             ours = Reranker.from_pretrained(ce_dir)
             ours_q = Reranker.from_pretrained(ce_dir, int8_linear=True)
-            best = race(
-                {
-                    "CrossEncoder": lambda: ref.predict(pairs, batch_size=bs),
-                    "Reranker (default)": lambda: ours.score(pairs, batch_size=bs),
-                    "Reranker int8_linear": lambda: ours_q.score(pairs, batch_size=bs),
-                },
-                args.repeats,
-            )
+            configs = {
+                "CrossEncoder": lambda: ref.predict(pairs, batch_size=bs),
+                "Reranker (default)": lambda: ours.score(pairs, batch_size=bs),
+                "Reranker int8_linear": lambda: ours_q.score(pairs, batch_size=bs),
+            }
+            if bf16_hw:
+                configs["Reranker autocast=bfloat16"] = lambda: ours.score(
+                    pairs, batch_size=bs, autocast="bfloat16"
+                )
+            best = race(configs, args.repeats)
             lines += report(
                 f"Cross-encoder, {len(pairs)} (query, document) pairs",
                 best,
@@ -248,21 +261,21 @@ def main() -> None:
             ref = pylate_models.ColBERT(str(cdir), device="cpu")
             ours = ColBERT.from_pretrained(cdir)
             ours_q = ColBERT.from_pretrained(cdir, int8_linear=True)
-            best = race(
-                {
-                    "PyLate": lambda: ref.encode(
-                        texts, is_query=False, batch_size=bs, show_progress_bar=False
-                    ),
-                    "ColBERT (default)": lambda: ours.encode(texts, is_query=False, batch_size=bs),
-                    f"ColBERT token_budget={args.token_budget}": lambda: ours.encode(
-                        texts, is_query=False, batch_size=bs, token_budget=args.token_budget
-                    ),
-                    "ColBERT int8_linear": lambda: ours_q.encode(
-                        texts, is_query=False, batch_size=bs
-                    ),
-                },
-                args.repeats,
-            )
+            configs = {
+                "PyLate": lambda: ref.encode(
+                    texts, is_query=False, batch_size=bs, show_progress_bar=False
+                ),
+                "ColBERT (default)": lambda: ours.encode(texts, is_query=False, batch_size=bs),
+                f"ColBERT token_budget={args.token_budget}": lambda: ours.encode(
+                    texts, is_query=False, batch_size=bs, token_budget=args.token_budget
+                ),
+                "ColBERT int8_linear": lambda: ours_q.encode(texts, is_query=False, batch_size=bs),
+            }
+            if bf16_hw:
+                configs["ColBERT autocast=bfloat16"] = lambda: ours.encode(
+                    texts, is_query=False, batch_size=bs, autocast="bfloat16"
+                )
+            best = race(configs, args.repeats)
             lines += report(
                 f"ColBERT documents, {len(texts)} SciFact documents (document_length 180)",
                 best,

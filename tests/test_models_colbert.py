@@ -156,3 +156,25 @@ def test_bad_inputs(model_dirs, tmp_path):
     )
     with pytest.raises(ValueError, match="Pooling"):
         ColBERT.from_pretrained(bad)
+
+
+def test_int8_linear_keeps_ffn_output_float(model_dirs):
+    """ColBERT's int8 fast option quantizes every Linear of the encoder except the
+    feed-forward output projections (``encoder.layer.N.output.dense``)."""
+    import torch
+
+    fp32 = ColBERT.from_pretrained(model_dirs["default"])
+    q = ColBERT.from_pretrained(model_dirs["default"], int8_linear=True)
+    float_layers = {n for n, m in q.model.named_modules() if type(m) is torch.nn.Linear}
+    n_layers = fp32.model.config.num_hidden_layers
+    assert float_layers == {f"encoder.layer.{i}.output.dense" for i in range(n_layers)}
+    quantized = {
+        n
+        for n, m in q.model.named_modules()
+        if type(m) is torch.ao.nn.quantized.dynamic.Linear and n.startswith("encoder.")
+    }
+    assert len(quantized) == 5 * n_layers  # q, k, v, attention output, intermediate
+    texts = ["a short document about cells", "another one, on proteins"]
+    for a, b in zip(fp32.encode(texts, is_query=False), q.encode(texts, is_query=False)):
+        cos = (a * b).sum(axis=1)
+        assert np.all(cos > 0.95) and np.abs(a - b).max() > 0  # close, but really quantized

@@ -96,21 +96,41 @@ def run_context(device: Any, autocast: str | None) -> Iterator[None]:
             yield
 
 
-def apply_int8_linear(model: Any) -> Any:
-    """Fast option: dynamic int8 quantization of every ``nn.Linear`` (CPU, fbgemm/AVX2).
+def is_ffn_output(name: str) -> bool:
+    """Whether ``name`` is a feed-forward block's output (down) projection:
+    ``encoder.layer.N.output.dense`` (BERT family), ``layers.N.mlp.Wo``
+    (ModernBERT) or ``*.mlp.down_proj`` (Llama/Qwen)."""
+    bert = name.endswith(".output.dense") and ".attention." not in name
+    return bert or name.endswith(".mlp.Wo") or name.endswith(".mlp.down_proj")
+
+
+def apply_int8_linear(model: Any, keep_ffn_output: bool = False) -> Any:
+    """Fast option: dynamic int8 quantization of the ``nn.Linear`` layers (CPU, fbgemm/AVX2).
 
     Weights become int8 with one scale per output channel, activations are
-    quantized per batch on the fly; the encoder gets faster on CPU and results change slightly
-    (see docs/models_bench.md for the measured accuracy change).
+    quantized per batch on the fly with one scale per tensor; the encoder gets
+    faster on CPU and results change slightly (see BENCHMARKS.md, "Encoders").
+    ``keep_ffn_output=True`` leaves the feed-forward output projections in
+    float: their inputs (the GELU activations) carry the outliers that one
+    per-tensor activation scale resolves worst, and per-token outputs (ColBERT)
+    feel that error, where pooled ones average it out.
     """
     import warnings
 
     import torch
 
+    if keep_ffn_output:
+        names = [
+            name
+            for name, module in model.named_modules()
+            if isinstance(module, torch.nn.Linear) and not is_ffn_output(name)
+        ]
+        spec: Any = set(names)
+    else:
+        spec = {torch.nn.Linear}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
-        return torch.ao.quantization.quantize_dynamic(
-            model, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8
-        )
+        qspec = {key: per_channel_dynamic_qconfig for key in spec}
+        return torch.ao.quantization.quantize_dynamic(model, qspec, dtype=torch.qint8)
