@@ -77,7 +77,13 @@ sys.path.insert(0, str(_HERE.parent / "python"))
 sys.path.insert(0, str(_HERE))
 
 import numpy as np  # noqa: E402
-from scifact_embedder_ndcg import load_scifact, ndcg_at_k, search_dense  # noqa: E402
+from scifact_embedder_ndcg import (  # noqa: E402
+    load_qrels,
+    load_queries,
+    load_scifact,
+    ndcg_at_k,
+    search_dense,
+)
 
 DEFAULT_DATA = _HERE.parents[1] / "shared" / "data" / "scifact"
 DEFAULT_CACHE = Path("/tmp/encfast_cache")
@@ -94,25 +100,6 @@ def seed_all(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def load_queries(root: Path) -> dict[str, str]:
-    out = {}
-    with open(root / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            q = json.loads(line)
-            out[str(q["_id"])] = q["text"]
-    return out
-
-
-def load_qrels(path: Path) -> dict[str, dict[str, int]]:
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, rel = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(rel)
-    return qrels
 
 
 def numpy_maxsim_check(qs: list[np.ndarray], packed: Any, n: int = 3) -> float:

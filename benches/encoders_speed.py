@@ -133,7 +133,7 @@ def has_bf16_hardware() -> bool:
     import maxsim
 
     features = set(maxsim.info()["cpu_features"])
-    return bool(features & {"avx512bf16", "amx-bf16", "amx_bf16"})
+    return bool(features & {"avx512bf16", "amx-bf16"})
 
 
 def main() -> None:

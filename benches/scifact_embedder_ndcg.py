@@ -31,6 +31,27 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
 
 
+def load_queries(root: Path) -> dict[str, str]:
+    """Every query of ``queries.jsonl``: ``{query id: text}``."""
+    queries = {}
+    with open(root / "queries.jsonl", encoding="utf-8") as fh:
+        for line in fh:
+            q = json.loads(line)
+            queries[str(q["_id"])] = q["text"]
+    return queries
+
+
+def load_qrels(path: Path) -> dict[str, dict[str, int]]:
+    """A BEIR qrels TSV (with header): ``{query id: {doc id: relevance}}``."""
+    qrels: dict[str, dict[str, int]] = {}
+    with open(path, encoding="utf-8") as fh:
+        next(fh)
+        for line in fh:
+            qid, did, rel = line.rstrip("\n").split("\t")
+            qrels.setdefault(qid, {})[did] = int(rel)
+    return qrels
+
+
 def load_scifact(
     root: Path,
 ) -> tuple[list[str], list[str], list[str], list[str], dict[str, dict[str, int]]]:
@@ -40,17 +61,8 @@ def load_scifact(
             d = json.loads(line)
             doc_ids.append(str(d["_id"]))
             docs.append((d.get("title", "") + " " + d.get("text", "")).strip())
-    qrels: dict[str, dict[str, int]] = {}
-    with open(root / "qrels" / "test.tsv", encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, rel = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(rel)
-    queries = {}
-    with open(root / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
+    qrels = load_qrels(root / "qrels" / "test.tsv")
+    queries = load_queries(root)
     q_ids = [q for q in queries if q in qrels]
     return doc_ids, docs, q_ids, [queries[q] for q in q_ids], qrels
 

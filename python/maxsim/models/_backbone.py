@@ -119,18 +119,19 @@ def apply_int8_linear(model: Any, keep_ffn_output: bool = False) -> Any:
 
     import torch
 
-    if keep_ffn_output:
-        names = [
+    # quantize_dynamic takes module types or module names as keys.
+    targets: set[Any] = (
+        {
             name
             for name, module in model.named_modules()
             if isinstance(module, torch.nn.Linear) and not is_ffn_output(name)
-        ]
-        spec: Any = set(names)
-    else:
-        spec = {torch.nn.Linear}
+        }
+        if keep_ffn_output
+        else {torch.nn.Linear}
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from torch.ao.quantization import per_channel_dynamic_qconfig
 
-        qspec = {key: per_channel_dynamic_qconfig for key in spec}
-        return torch.ao.quantization.quantize_dynamic(model, qspec, dtype=torch.qint8)
+        qconfigs = {target: per_channel_dynamic_qconfig for target in targets}
+        return torch.ao.quantization.quantize_dynamic(model, qconfigs, dtype=torch.qint8)
