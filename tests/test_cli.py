@@ -154,6 +154,10 @@ def test_bench_binary_rows_agree(bench_run: tuple[dict, str]) -> None:
     for r in rows:
         assert r["agrees"] is True, r
         assert r["gbps"] > 0
+    single = [r for r in rows if "_1q_" in r["workload"]]
+    assert single and all(r["mem_read_gbps"] > 0 for r in single)
+    assert not any("mem_read_gbps" in r for r in rows if "_1q_" not in r["workload"])
+    assert "memory read bandwidth (a plain read" in bench_run[1]
 
 
 def test_bench_reduced_rows_and_accuracy(bench_run: tuple[dict, str]) -> None:
@@ -205,6 +209,7 @@ def test_bench_wrappers_keep_their_command_lines(tmp_path: Path) -> None:
     )
     assert binary.returncode == 0, binary.stderr
     assert "vs faiss" in binary.stdout and "L1-resident kernel ceiling" in binary.stdout
+    assert "memory read bandwidth" in binary.stdout
     rows = json.loads((tmp_path / "binary.json").read_text())
     assert {r["impl"] for r in rows} == {"maxsim", "maxsim-index"}
     assert all(r["agrees"] for r in rows)
@@ -246,3 +251,13 @@ def test_bench_pylate_suite(tmp_path: Path) -> None:
     assert by[("rerank", "maxsim.pylate.rerank")]["agrees"] is True
     assert by[("colbert_scores", "maxsim.pylate.colbert_scores")]["agrees"] is True
     assert by[("rerank", "pylate.rank.rerank")]["speedup"] == pytest.approx(1.0)
+
+
+def test_read_bandwidth_probe_checks_its_arguments() -> None:
+    from maxsim import _native
+
+    assert _native.read_bandwidth_gbs(1, mib=8, passes=2) > 0
+    assert _native.read_bandwidth_gbs(2, mib=8, passes=2) > 0
+    for bad in ({"threads": 0}, {"threads": 1, "mib": 0}, {"threads": 1, "passes": -3}):
+        with pytest.raises(ValueError, match="must be at least 1"):
+            _native.read_bandwidth_gbs(**bad)

@@ -70,6 +70,17 @@ def test_rerank_matches_pylate(convert) -> None:
     assert_same_results(mp.rerank(ids, queries, docs, device="cpu"), expected)
 
 
+def test_rerank_mixed_candidate_types_match_pylate() -> None:
+    """A group mixing ready numpy arrays with tensors and Fortran-order arrays
+    takes the per-candidate conversion; the results are PyLate's on the
+    all-numpy input."""
+    ids, queries, docs = make_workload(1)
+    expected = pylate_rank.rerank(ids, queries, docs)
+    forms = (lambda a: a, torch.from_numpy, np.asfortranarray)
+    mixed = [[forms[j % 3](d) for j, d in enumerate(group)] for group in docs]
+    assert_same_results(mp.rerank(ids, queries, mixed), expected)
+
+
 def test_rerank_query_shapes() -> None:
     ids, queries, docs = make_workload(1, n_queries=3)
     stacked = torch.from_numpy(np.stack(queries))  # (Nq, Lq, d)

@@ -56,6 +56,15 @@ class _Docs:
 
 
 def _normalise_docs(docs: DocsLike, check_finite: bool) -> _Docs:
+    if isinstance(docs, (list, tuple)):
+        # Every entry already a C-contiguous float32 (len_i >= 1, d) array of one
+        # width: nothing to convert or check per document (one native pass).
+        width = _native.ready_f32_list(docs)
+        if width is not None:
+            if check_finite:
+                for i, a in enumerate(docs):
+                    _check_finite(a, f"docs[{i}]")
+            return _Docs("list", tuple(docs), len(docs), width)
     reduced = _reduced.normalise_docs(docs, check_finite)  # float16 / bfloat16 / int8
     if reduced is not None:
         return reduced

@@ -45,6 +45,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 import maxsim as _maxsim
+from maxsim import _native
 from maxsim._core import _scores_checked_list
 
 __all__ = [
@@ -783,11 +784,20 @@ def _rerank_one(
     qi: int, query: Any, ids: Sequence[Any], docs: Iterable[Any], exact: bool
 ) -> list[dict[str, Any]]:
     q = _token_matrix(query, f"queries_embeddings[{qi}]")
-    originals = list(docs)
-    arrays = [_token_matrix(d, f"documents_embeddings[{qi}][{j}]") for j, d in enumerate(originals)]
+    originals = docs if isinstance(docs, list) else list(docs)
+    width = _native.ready_f32_list(originals)
+    if width is not None:
+        # C-contiguous float32 (len >= 1, d) numpy arrays of one width, as
+        # PyLate's encode returns them: nothing to convert per candidate.
+        arrays = originals
+        dims = {width}
+    else:
+        arrays = [
+            _token_matrix(d, f"documents_embeddings[{qi}][{j}]") for j, d in enumerate(originals)
+        ]
+        dims = {a.shape[1] for a in arrays}
     if not arrays:
         return []
-    dims = {a.shape[1] for a in arrays}
     if dims != {q.shape[1]}:
         raise ValueError(
             f"documents_embeddings[{qi}]: embedding sizes {sorted(dims)} do not "

@@ -24,8 +24,9 @@ codes × bytes per code / time), ``cpu_ms_per_query`` (process CPU time: on a
 shared machine the fairer 1-thread figure), ``ratio_vs_faiss`` (qps / faiss qps
 at the same threads), ``agrees``, ``speedup_vs_1_thread`` and, for maxsim,
 ``l1_peak_gbps`` / ``l1_peak_gbps_cpu`` (the same kernel on an L1-resident tile,
-by wall and by CPU time: its ceiling here) and ``kernel``. Times are medians of
-``repeat`` runs.
+by wall and by CPU time: its ceiling here) and ``kernel``; single-query rows
+also carry ``mem_read_gbps``, the read bandwidth of that many threads over a
+buffer the size of the database, measured just before them. Times are medians of ``repeat`` runs.
 
 Command line (also ``benches/bench_binary.py``)::
 
@@ -190,6 +191,10 @@ def _bench_bits(
     k1 = min(10, n)
     for t in threads_list:
         _set_threads(t, faiss)
+        # A streamed query reads the codes once from memory; a plain read of as
+        # many bytes (repeated, as the queries repeat) is its ceiling. Sized like
+        # the database because a scan a few times the L3 still hits it partly.
+        mem_gbps = _native.read_bandwidth_gbs(t, mib=max(1, (n * n_bytes) >> 20))
         res = {}
         res["maxsim"] = (*_median_time(lambda: [mb.search(x, db, k1) for x in one], 3), len(one))
         res["maxsim-index"] = (
@@ -201,7 +206,10 @@ def _bench_bits(
                 *_median_time(lambda: [fidx.search(x[None], k1) for x in one], 3),
                 len(one),
             )
-        rows.extend(_rows_for(workload, t, n, n_bytes, res, kernel, peak, single=True))
+        single_rows = _rows_for(workload, t, n, n_bytes, res, kernel, peak, single=True)
+        for row in single_rows:
+            row["mem_read_gbps"] = mem_gbps
+        rows.extend(single_rows)
     return rows
 
 
@@ -266,6 +274,31 @@ def l1_peaks(rows: list[dict]) -> dict[str, tuple[float, float]]:
     }
 
 
+def memory_ceilings(rows: list[dict]) -> dict[str, dict[int, float]]:
+    """``{"512bit": {threads: GB/s}}``: the memory read bandwidth measured
+    beside the single-query rows (the ceiling of a query that streams the codes)."""
+    out: dict[str, dict[int, float]] = {}
+    for r in rows:
+        if "mem_read_gbps" in r:
+            out.setdefault(r["workload"].split("_")[2], {})[r["threads"]] = r["mem_read_gbps"]
+    return out
+
+
+def memory_note(rows: list[dict]) -> Optional[str]:
+    """One line for the table notes, or None without single-query rows."""
+    ceilings = memory_ceilings(rows)
+    if not ceilings:
+        return None
+    return (
+        "memory read bandwidth (a plain read of as many bytes as the database, best of "
+        "10 passes; the ceiling of a single query, which streams the codes): "
+        + "; ".join(
+            f"{bits}: " + ", ".join(f"{t} thr {g:.1f} GB/s" for t, g in by_threads.items())
+            for bits, by_threads in ceilings.items()
+        )
+    )
+
+
 def format_table(rows: list[dict], markdown: bool = False) -> str:
     headers = ["workload", "impl", "threads", "ms/query", "queries/s", "GB/s", "vs faiss",
                "vs 1 thread", "cpu ms/query", "agrees"]  # fmt: skip
@@ -313,6 +346,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     peaks = l1_peaks(rows)
     print("L1-resident kernel ceiling, 1 thread (wall / CPU time): "
           + ", ".join(f"{b}: {w:.1f} / {c:.1f} GB/s" for b, (w, c) in peaks.items()))  # fmt: skip
+    note = memory_note(rows)
+    if note:
+        print(note)
     print(format_table(rows, args.markdown))
     for note in skipped_notes(SKIPPED):
         print(f"note: {note}", file=sys.stderr)

@@ -251,7 +251,7 @@ def format_suite(
     if suite == "float":
         notes.append("agrees = scores within 1e-3 of maxsim's")
     if suite == "binary":
-        from .binary import l1_peaks
+        from .binary import l1_peaks, memory_note
 
         notes.append("agrees = same distances as maxsim (and same ids: faiss, maxsim-index)")
         peaks = l1_peaks(mine)
@@ -260,6 +260,9 @@ def format_suite(
                 "L1-resident kernel ceiling, 1 thread (wall / CPU time): "
                 + ", ".join(f"{b}: {w:.1f} / {c:.1f} GB/s" for b, (w, c) in peaks.items())
             )
+        note = memory_note(mine)
+        if note:
+            notes.append(note)
     if suite == "reduced":
         notes.append("vs float32 = maxsim float32 ms / row ms; NumKong is single-threaded")
     if suite == "pylate":

@@ -1,8 +1,13 @@
-//! Measures this core's fp32 FMA peak, the ceiling the kernels are judged against.
+//! Measures this machine's ceilings the kernels are judged against: a core's fp32
+//! FMA peak, and the memory read bandwidth of one or more threads.
 //!
-//! Runs independent FMA chains (enough to cover latency × throughput) on the
-//! widest supported vector for a fixed number of iterations and reports the
-//! best of several runs in GFLOP/s (one FMA = 2 flops per lane).
+//! The FMA peak runs independent FMA chains (enough to cover latency ×
+//! throughput) on the widest supported vector for a fixed number of iterations
+//! and reports the best of several runs in GFLOP/s (one FMA = 2 flops per
+//! lane). The read bandwidth streams a buffer much larger than the last-level
+//! cache, split across threads, and reports the best of several passes in GB/s:
+//! the ceiling of any scan that reads its data once from memory (one
+//! streamed Hamming query, one pass over float32 documents).
 
 use crate::dispatch::Kernel;
 use crate::vector::F32Vec;
@@ -73,4 +78,67 @@ pub fn fma_peak_gflops(kernel: Kernel) -> Option<f64> {
         best = best.min(start.elapsed().as_secs_f64());
     }
     Some((iterations * CHAINS * lanes * 2) as f64 / best / 1e9)
+}
+
+/// Sums `words` with eight independent accumulators (vectorisable; the sum
+/// only keeps the reads from being optimised away).
+fn sum_words(words: &[u64]) -> u64 {
+    let mut acc = [0u64; 8];
+    let chunks = words.chunks_exact(8);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for (a, &w) in acc.iter_mut().zip(chunk) {
+            *a = a.wrapping_add(w);
+        }
+    }
+    tail.iter()
+        .chain(&acc)
+        .fold(0u64, |total, &w| total.wrapping_add(w))
+}
+
+/// Best-of-`passes` memory read bandwidth in GB/s of `threads` threads that
+/// each read their own contiguous share of one `bytes`-byte buffer once per
+/// pass (`bytes` should exceed the last-level cache several times over).
+/// The buffer is written first, so every page is mapped before timing.
+/// Returns `None` for `threads == 0` or a buffer of under 64 bytes per thread.
+pub fn read_bandwidth_gbs(threads: usize, bytes: usize, passes: usize) -> Option<f64> {
+    let n_words = bytes / 8;
+    if threads == 0 || n_words / threads < 8 {
+        return None;
+    }
+    let buffer: Vec<u64> = (0..n_words as u64).collect();
+    let share = n_words.div_ceil(threads);
+    let mut best = f64::MAX;
+    for _ in 0..passes.max(1) {
+        let start = Instant::now();
+        std::thread::scope(|scope| {
+            for part in buffer.chunks(share) {
+                scope.spawn(move || std::hint::black_box(sum_words(part)));
+            }
+        });
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    Some((n_words * 8) as f64 / best / 1e9)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sum_words_is_the_wrapping_sum() {
+        for n in [0usize, 1, 7, 8, 9, 100] {
+            let words: Vec<u64> = (0..n as u64).map(|i| u64::MAX - i).collect();
+            let expected = words.iter().fold(0u64, |t, &w| t.wrapping_add(w));
+            assert_eq!(sum_words(&words), expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn read_bandwidth_is_positive_and_checks_its_arguments() {
+        let gbs = read_bandwidth_gbs(2, 1 << 20, 2).unwrap();
+        assert!(gbs.is_finite() && gbs > 0.0);
+        assert_eq!(read_bandwidth_gbs(0, 1 << 20, 2), None);
+        assert_eq!(read_bandwidth_gbs(4, 64, 2), None);
+    }
 }

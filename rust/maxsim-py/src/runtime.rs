@@ -78,6 +78,28 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
     Ok(py.detach(|| peak::fma_peak_gflops(kernel)))
 }
 
+/// Best-of-`passes` memory read bandwidth (GB/s) of `threads` threads
+/// streaming a `mib`-MiB buffer (allocated for the call); releases the GIL.
+#[pyfunction]
+#[pyo3(signature = (threads, mib=256, passes=10))]
+fn read_bandwidth_gbs(py: Python<'_>, threads: i64, mib: i64, passes: i64) -> PyResult<f64> {
+    let (Ok(threads @ 1..), Ok(mib @ 1..), Ok(passes @ 1..)) = (
+        usize::try_from(threads),
+        usize::try_from(mib),
+        usize::try_from(passes),
+    ) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "threads, mib and passes must be at least 1, got {threads}, {mib}, {passes}"
+        )));
+    };
+    py.detach(|| peak::read_bandwidth_gbs(threads, mib << 20, passes))
+        .ok_or_else(|| {
+            pyo3::exceptions::PyValueError::new_err(format!(
+                "mib: a {mib} MiB buffer is too small for {threads} threads"
+            ))
+        })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel, m)?)?;
     m.add_function(wrap_pyfunction!(set_kernel, m)?)?;
@@ -88,5 +110,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(fma_peak_gflops, m)?)?;
+    m.add_function(wrap_pyfunction!(read_bandwidth_gbs, m)?)?;
     Ok(())
 }

@@ -1,0 +1,75 @@
+"""Lists of document arrays: the one-pass native check against per-entry conversion.
+
+``maxsim.scores`` and ``maxsim.pylate.rerank`` take a list of ready arrays
+(C-contiguous float32 numpy, one width) after one native pass over the list
+(``_native.ready_f32_list``); any other list is converted and checked entry by
+entry in Python. This times both paths on the same lists in one process by
+stubbing the check out for the per-entry rows, alternating rounds: the PyLate
+``rerank`` workload of ``maxsim bench --suite pylate`` (10 queries of 32 tokens,
+1000 candidates of 50-300 tokens each, d = 128), through ``maxsim.pylate.rerank``
+and through ``maxsim.scores`` per query. Needs torch (``maxsim.pylate``).
+
+    PYTHONPATH=python python3 benches/bench_list_path.py [--threads 1,2] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+if importlib.util.find_spec("maxsim") is None:  # run from a source tree without install
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+
+import maxsim  # noqa: E402
+from maxsim import _native  # noqa: E402
+from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
+
+
+@contextlib.contextmanager
+def per_entry_path() -> Iterator[None]:
+    """Every list takes the per-entry conversion (the check reports "not ready")."""
+    ready = _native.ready_f32_list
+    _native.ready_f32_list = lambda docs: None
+    try:
+        yield
+    finally:
+        _native.ready_f32_list = ready
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+
+    import maxsim.pylate as mp
+
+    ids, queries, docs = rerank_workload(FULL)
+    calls = {
+        "maxsim.pylate.rerank": lambda: mp.rerank(ids, queries, docs),
+        "maxsim.scores per query": lambda: [maxsim.scores(q, d) for q, d in zip(queries, docs)],
+    }
+    print("| call | threads | per-entry ms | one-pass ms | speedup |")
+    print("|---|---|---:|---:|---:|")
+    for threads in (int(t) for t in args.threads.split(",")):
+        maxsim.set_num_threads(threads)
+        for name, call in calls.items():
+            per_entry, one_pass = [], []
+            for _ in range(args.rounds):
+                with per_entry_path():
+                    per_entry.append(1e3 * median_seconds(call, args.repeat))
+                one_pass.append(1e3 * median_seconds(call, args.repeat))
+            old, new = float(np.median(per_entry)), float(np.median(one_pass))
+            print(f"| {name} | {threads} | {old:.1f} | {new:.1f} | {old / new:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
