@@ -7,7 +7,7 @@ use half::{bf16, f16};
 use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
 use maxsim_core::reduced::{
     maxsim_half_batch_with, maxsim_int8_batch_variant, maxsim_int8_batch_with, quantize_int8,
-    quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
+    quantize_int8_into, quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
 };
 use maxsim_core::{DocSet, Kernel};
 use proptest::prelude::*;
@@ -468,6 +468,34 @@ fn int8_odd_shapes_all_paths_bitwise_equal() {
         let floor: Vec<bool> = (0..d.len()).map(|j| j % 3 != 1).collect();
         check_int8(&c, Some(&floor));
     }
+}
+
+/// Non-finite values anywhere in a token (in the eight-lane body of its
+/// maximum search or in the tail) are reported at their position; the
+/// buffer-filling entry point checks its output sizes.
+#[test]
+fn int8_quantization_finds_every_non_finite_position() {
+    let dim = 21; // two chunks of eight lanes and a tail of five
+    for k in 0..dim {
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let mut x = values(3 * dim, 7);
+            x[dim + k] = bad;
+            let err = quantize_int8(&x, dim).unwrap_err().to_string();
+            assert!(
+                err.contains("token 1") && err.contains(&format!("dimension {k}")),
+                "{bad} at {k}: {err}"
+            );
+        }
+    }
+    let x = values(2 * dim, 8);
+    let (codes, scales) = quantize_int8(&x, dim).unwrap();
+    let (mut codes_into, mut scales_into) = (vec![1i8; 2 * dim], vec![-1.0f32; 2]);
+    quantize_int8_into(&x, dim, &mut codes_into, &mut scales_into).unwrap();
+    assert_eq!((codes_into, scales_into), (codes, scales));
+    let err = quantize_int8_into(&x, dim, &mut [0i8; 5], &mut [0.0f32; 2])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("5 codes and 2 scales"), "{err}");
 }
 
 #[test]

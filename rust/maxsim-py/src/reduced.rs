@@ -141,11 +141,17 @@ fn quantize_int8<'py>(
     flat: PyReadonlyArray2<'py, f32>,
 ) -> PyResult<(Py<PyArray2<i8>>, Py<PyArray1<f32>>)> {
     let (data, n, dim) = args::matrix(&flat, "docs")?;
-    let (codes, scales) = py
-        .detach(|| reduced::quantize_int8(data, dim))
+    // numpy allocates the outputs (huge pages for large arrays), not a Vec.
+    // SAFETY: the arrays are new, C-contiguous and not yet shared with
+    // Python; every element is written below before they are returned (on an
+    // error they are dropped unread).
+    let codes = unsafe { PyArray2::<i8>::new(py, [n, dim], false) };
+    let scales = unsafe { PyArray1::<f32>::new(py, [n], false) };
+    // SAFETY: as above; these are the only views of the two buffers.
+    let (codes_out, scales_out) = unsafe { (codes.as_slice_mut()?, scales.as_slice_mut()?) };
+    py.detach(|| reduced::quantize_int8_into(data, dim, codes_out, scales_out))
         .map_err(to_py)?;
-    let codes = args::into_2d(py, codes, n, dim)?;
-    Ok((codes, PyArray1::from_vec(py, scales).unbind()))
+    Ok((codes.unbind(), scales.unbind()))
 }
 
 /// float32 → float16 (`bf16 = False`) or bfloat16 bits, same shape, round to
@@ -163,10 +169,16 @@ fn to_half_bits<'py>(
     } else {
         HalfFormat::F16
     };
-    let mut bits = vec![0u16; data.len()];
-    py.detach(|| reduced::to_half_bits(data, &mut bits, format))
+    // numpy allocates the output (huge pages for large arrays), not a Vec.
+    // SAFETY: the array is new, C-contiguous and not yet shared with Python;
+    // every element is written below before it is returned (on an error it
+    // is dropped unread).
+    let bits = unsafe { PyArrayDyn::<u16>::new(py, shape, false) };
+    // SAFETY: as above; this is the only view of the buffer.
+    let out = unsafe { bits.as_slice_mut()? };
+    py.detach(|| reduced::to_half_bits(data, out, format))
         .map_err(to_py)?;
-    Ok(PyArray1::from_vec(py, bits).reshape(shape)?.unbind())
+    Ok(bits.unbind())
 }
 
 /// `[(dtype, implementation)]` for the kernel in force.

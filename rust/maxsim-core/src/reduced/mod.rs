@@ -31,7 +31,8 @@ pub mod quantize;
 pub use self::half::{HalfFloat, HalfFormat};
 pub use ::half::{bf16, f16};
 pub use quantize::{
-    quantize_int8, quantize_row, to_half, to_half_bits, MAX_INT8_DIM, MIN_INT8_ABSMAX,
+    quantize_int8, quantize_int8_into, quantize_row, to_half, to_half_bits, MAX_INT8_DIM,
+    MIN_INT8_ABSMAX,
 };
 
 use self::int8::{I8Dot, PackedI8};

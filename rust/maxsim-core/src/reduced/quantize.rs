@@ -95,9 +95,25 @@ fn quantize_row_inline(row: &[f32], codes: &mut [i8]) -> std::result::Result<f32
     // finiteness, plain compares for the maximum and the clamp, and the
     // rounded value read back from the bits of `v + 1.5·2²³`.
     const EXPONENT: u32 = 0x7F80_0000;
+    // Eight independent running maxima: one accumulator is a serial chain
+    // that LLVM keeps scalar (reassociating a max needs fast-math flags); eight
+    // are plain lane-wise operations it turns into one `vmaxps`. The maximum
+    // of finite values does not depend on the order, so the result is the same.
+    const LANES: usize = 8;
+    let mut lane_max = [0.0f32; LANES];
+    let mut lane_nonfinite = [false; LANES];
+    let chunks = row.chunks_exact(LANES);
+    let tail = chunks.remainder();
+    for chunk in chunks {
+        for ((m, bad), &x) in lane_max.iter_mut().zip(&mut lane_nonfinite).zip(chunk) {
+            *bad |= x.to_bits() & EXPONENT == EXPONENT;
+            let a = x.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
     let mut amax = 0.0f32;
-    let mut nonfinite = false;
-    for &x in row {
+    let mut nonfinite = lane_nonfinite.iter().any(|&bad| bad);
+    for &x in tail.iter().chain(&lane_max) {
         nonfinite |= x.to_bits() & EXPONENT == EXPONENT;
         let a = x.abs();
         amax = if a > amax { a } else { amax };
@@ -124,6 +140,24 @@ fn quantize_row_inline(row: &[f32], codes: &mut [i8]) -> std::result::Result<f32
 /// Quantizes `values` (row-major, `dim` wide) token by token, in parallel.
 /// Returns `(codes, scales)` with one scale per row.
 pub fn quantize_int8(values: &[f32], dim: usize) -> Result<(Vec<i8>, Vec<f32>)> {
+    let rows = values.len().checked_div(dim).unwrap_or(0);
+    let mut codes = vec![0i8; values.len()];
+    let mut scales = vec![0.0f32; rows];
+    quantize_int8_into(values, dim, &mut codes, &mut scales)?;
+    Ok((codes, scales))
+}
+
+/// As [`quantize_int8`], into caller-provided buffers: `codes` of
+/// `values.len()` and `scales` of one entry per row (their previous contents
+/// are overwritten; on an error they are unspecified). The Python binding
+/// passes numpy-allocated outputs, which numpy backs with huge pages: a
+/// fresh `Vec` of tens of MB spent a third of the call in page faults.
+pub fn quantize_int8_into(
+    values: &[f32],
+    dim: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+) -> Result<()> {
     if dim == 0 {
         return invalid!("docs: dimension must be at least 1");
     }
@@ -139,8 +173,14 @@ pub fn quantize_int8(values: &[f32], dim: usize) -> Result<(Vec<i8>, Vec<f32>)> 
         );
     }
     let rows = values.len() / dim;
-    let mut codes = vec![0i8; values.len()];
-    let mut scales = vec![0.0f32; rows];
+    if codes.len() != values.len() || scales.len() != rows {
+        return invalid!(
+            "out: {} codes and {} scales for {} values in {rows} rows",
+            codes.len(),
+            scales.len(),
+            values.len()
+        );
+    }
     let rows_per_task = 1024;
     let quantize_rows = rows_fn();
     let failure = threads::install(|| {
@@ -164,7 +204,7 @@ pub fn quantize_int8(values: &[f32], dim: usize) -> Result<(Vec<i8>, Vec<f32>)> 
             values[row * dim + k]
         );
     }
-    Ok((codes, scales))
+    Ok(())
 }
 
 /// Narrows `values` to a 16-bit float format (round to nearest even; NaN
