@@ -1,0 +1,122 @@
+//! Shared by the timing examples: arguments, seeded values, and the timing
+//! table (median of repeated runs, and each row's largest score difference
+//! from the first row of its group).
+
+use maxsim_core::reduced::{bf16, to_half};
+use std::time::Instant;
+
+/// The thread count given as the first argument (default 1).
+pub fn threads_arg() -> usize {
+    std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
+/// An unsigned integer from the environment, or `default`.
+pub fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A seeded linear congruential stream of values in [-0.5, 0.5).
+pub struct Values(u64);
+
+impl Values {
+    pub fn new(seed: u64) -> Self {
+        Values(seed)
+    }
+
+    /// The next `n` values.
+    pub fn take(&mut self, n: usize) -> Vec<f32> {
+        (0..n)
+            .map(|_| {
+                self.0 = self
+                    .0
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((self.0 >> 40) as f32 / (1u64 << 24) as f32) - 0.5
+            })
+            .collect()
+    }
+}
+
+/// One query of `nq` tokens and `n_docs` documents of 300 tokens × 128
+/// dims (seeded values), with the documents also in bfloat16.
+pub struct Fixed {
+    pub query: Vec<f32>,
+    pub data: Vec<f32>,
+    pub data_bf16: Vec<bf16>,
+    pub doc_len: usize,
+    pub dim: usize,
+}
+
+pub fn fixed_workload(seed: u64, nq: usize, n_docs: usize) -> Fixed {
+    let (dim, doc_len) = (128, 300);
+    let mut values = Values::new(seed);
+    let query = values.take(nq * dim);
+    let data = values.take(n_docs * doc_len * dim);
+    let mut data_bf16 = vec![bf16::ZERO; data.len()];
+    to_half(&data, &mut data_bf16).unwrap();
+    Fixed {
+        query,
+        data,
+        data_bf16,
+        doc_len,
+        dim,
+    }
+}
+
+/// A named scoring run and the group whose first row it is compared with.
+pub struct Row<'a> {
+    pub group: &'static str,
+    pub name: String,
+    pub run: Box<dyn Fn() -> Vec<f32> + 'a>,
+}
+
+impl<'a> Row<'a> {
+    pub fn new(group: &'static str, name: String, run: Box<dyn Fn() -> Vec<f32> + 'a>) -> Self {
+        Row { group, name, run }
+    }
+}
+
+/// Runs every row `repeat` times and prints its median ms, `flops` per
+/// second (`unit` = 1e9 for GFLOP/s, 1e12 for TFLOP/s) and the largest
+/// difference from the first row of its group.
+pub fn print_timings(rows: &[Row<'_>], repeat: usize, flops: f64, unit: (f64, &str)) {
+    let mut first: Vec<(&str, Vec<f32>)> = Vec::new();
+    for row in rows {
+        let mut times = Vec::new();
+        let mut scores = Vec::new();
+        for _ in 0..repeat.max(1) {
+            let start = Instant::now();
+            scores = (row.run)();
+            times.push(start.elapsed().as_secs_f64());
+        }
+        times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let median = times[times.len() / 2];
+        let diff = match first.iter().find(|(group, _)| *group == row.group) {
+            None => {
+                first.push((row.group, scores));
+                "reference of its group".to_string()
+            }
+            Some((_, reference)) => {
+                let max_diff = reference
+                    .iter()
+                    .zip(&scores)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0f32, f32::max);
+                format!("max |diff| {max_diff:e}")
+            }
+        };
+        println!(
+            "{:24} {:9.2} ms  {:8.3} {}  {diff}",
+            row.name,
+            median * 1e3,
+            flops / median / unit.0,
+            unit.1
+        );
+    }
+}
