@@ -81,6 +81,23 @@ def test_rerank_mixed_candidate_types_match_pylate() -> None:
     assert_same_results(mp.rerank(ids, queries, mixed), expected)
 
 
+def test_rerank_unaligned_candidates_match_pylate() -> None:
+    """Candidates one byte past an aligned address (``np.frombuffer`` at an odd
+    offset) are copied, not rejected: PyLate's results on the aligned input."""
+
+    def unaligned(x: np.ndarray) -> np.ndarray:
+        buf = np.zeros(x.nbytes + 1, dtype=np.uint8)
+        out = buf[1:].view(x.dtype).reshape(x.shape)
+        out[...] = x
+        return out
+
+    ids, queries, docs = make_workload(2)
+    expected = pylate_rank.rerank(ids, queries, docs)
+    moved = [[unaligned(d) for d in group] for group in docs]
+    assert not moved[0][0].flags.aligned
+    assert_same_results(mp.rerank(ids, [unaligned(q) for q in queries], moved), expected)
+
+
 def test_rerank_query_shapes() -> None:
     ids, queries, docs = make_workload(1, n_queries=3)
     stacked = torch.from_numpy(np.stack(queries))  # (Nq, Lq, d)

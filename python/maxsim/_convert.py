@@ -4,10 +4,11 @@ Rules (documented in the README):
 
 * numpy arrays and torch CPU tensors are accepted; torch tensors are viewed
   through ``Tensor.numpy()`` (no copy) after ``detach()``.
-* C-contiguous float32 is passed to the kernels without a copy.
+* C-contiguous, aligned float32 is passed to the kernels without a copy.
 * float64, float16 and bfloat16 (torch, or numpy ``ml_dtypes.bfloat16``)
-  are converted to float32; non-contiguous arrays are made contiguous. Both
-  copy.
+  are converted to float32; non-contiguous arrays are made contiguous, and
+  unaligned ones (a view at an odd byte offset of a buffer or memory map)
+  aligned. These copy.
 * integer, bool, complex and object dtypes raise ``TypeError``; a wrong number
   of dimensions raises ``ValueError``. Messages name the argument, its shape
   and its dtype.
@@ -20,6 +21,14 @@ from typing import Any
 import numpy as np
 
 _FLOAT_NAMES = {"float16", "float32", "float64", "bfloat16"}
+
+
+def c_aligned(x: Any, dtype: Any = None) -> np.ndarray:
+    """``x`` as a C-contiguous numpy array whose elements are aligned, as the
+    native layer borrows it: no copy when it already is (``np.ascontiguousarray``
+    alone keeps a view at an odd byte offset, which Rust cannot borrow as a slice)."""
+    array = np.ascontiguousarray(x, dtype=dtype)
+    return array if array.flags.aligned else array.copy()
 
 
 def is_torch_tensor(x: Any) -> bool:
@@ -83,7 +92,7 @@ def as_float32(x: Any, name: str, ndim: int) -> np.ndarray:
         raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
     if dtype != np.float32:
         array = array.astype(np.float32)
-    return np.ascontiguousarray(array)
+    return c_aligned(array)
 
 
 def as_bool_mask(x: Any, name: str, length: int) -> np.ndarray:

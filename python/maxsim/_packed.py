@@ -6,7 +6,7 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ._convert import as_float32, describe, is_torch_tensor
+from ._convert import as_float32, c_aligned, describe, is_torch_tensor
 from ._reduced import as_doc_storage, as_scales
 
 
@@ -18,7 +18,7 @@ def _as_int64_vector(x: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name}: expected integers, got {describe(array)}")
     if array.ndim != 1:
         raise ValueError(f"{name}: expected a 1-D array, got {describe(array)}")
-    return np.ascontiguousarray(array, dtype=np.int64)
+    return c_aligned(array, dtype=np.int64)
 
 
 class PackedDocs:

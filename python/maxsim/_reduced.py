@@ -30,7 +30,7 @@ from typing import Any, Optional
 import numpy as np
 
 from . import _native
-from ._convert import as_float32, describe, is_torch_tensor
+from ._convert import as_float32, c_aligned, describe, is_torch_tensor
 
 __all__ = ["quantize"]
 
@@ -81,7 +81,7 @@ def half_bits(x: Any, name: str, ndim: int) -> np.ndarray:
     array = np.asarray(x)
     if array.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-    return np.ascontiguousarray(array).view(np.uint16)
+    return c_aligned(array).view(np.uint16)
 
 
 def _check_finite_bits(bits: np.ndarray, dtype: str, name: str) -> None:
@@ -253,7 +253,7 @@ def _float32_packed(docs: Any) -> tuple:
                 "docs: already int8-quantized PackedDocs; quantize the float embeddings"
             )
         flat = as_float32(docs.flat[lo:hi], "docs", 2)
-        return flat, np.ascontiguousarray(docs.offsets - lo, dtype=np.int64)
+        return flat, c_aligned(docs.offsets - lo, dtype=np.int64)
     if isinstance(docs, (list, tuple)):
         arrays = [as_float32(d, f"docs[{i}]", 2) for i, d in enumerate(docs)]
         if not arrays:
@@ -349,7 +349,7 @@ def as_doc_storage(x: Any, name: str, ndim: int) -> np.ndarray:
         array = np.asarray(x)
         if array.ndim != ndim:
             raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-        return np.ascontiguousarray(array)
+        return c_aligned(array)
     if dtype == "bfloat16":
         bf16 = _bf16_dtype()
         if bf16 is not None:
@@ -369,7 +369,7 @@ def as_scales(scales: Any, n_tokens: int) -> np.ndarray:
             f"scales: expected shape ({n_tokens},) (one scale per token of flat), "
             f"got {describe(array)}"
         )
-    array = np.ascontiguousarray(array, dtype=np.float32)
+    array = c_aligned(array, dtype=np.float32)
     if array.size and not (np.isfinite(array).all() and (array >= 0).all()):
         raise ValueError("scales: must be finite and >= 0")
     return array

@@ -33,6 +33,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _native
+from ._convert import c_aligned
 
 __all__ = [
     "BinaryIndex",
@@ -149,7 +150,7 @@ def _as_float_array(x: Any, name: str, ndims: Tuple[int, ...]) -> np.ndarray:
 
 def _as_float32(x: Any, name: str, ndims: Tuple[int, ...]) -> np.ndarray:
     array = _as_float_array(x, name, ndims)
-    return np.ascontiguousarray(array, dtype=np.float32)
+    return c_aligned(array, dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------- quantization
@@ -171,7 +172,7 @@ def quantize(x: Any, precision: str = "ubinary") -> np.ndarray:
     dim = array.shape[-1]
     if dim == 0:
         raise ValueError(f"x: the last dimension must be at least 1, got {_describe(array)}")
-    rows = np.ascontiguousarray(array).reshape(-1, dim)
+    rows = c_aligned(array).reshape(-1, dim)
     if rows.dtype == np.float32:
         codes = _native.binary_quantize_f32(rows)
     elif rows.dtype == np.float64:
@@ -254,7 +255,7 @@ def _as_db_float(db_float: Any, n: int, dim: int) -> dict:
         )
     if array.dtype == np.float64:
         array = array.astype(np.float32)
-    array = np.ascontiguousarray(array)
+    array = c_aligned(array)
     if array.dtype == np.float32:
         return {"db_f32": array}
     if array.dtype == np.float16:
@@ -322,7 +323,7 @@ class PackedCodes:
         offs = np.asarray(_to_numpy(offsets, "offsets"))
         if offs.dtype.kind not in "iu" or offs.ndim != 1:
             raise TypeError(f"offsets: expected a 1-D integer array, got {_describe(offs)}")
-        self.offsets = np.ascontiguousarray(offs, dtype=np.int64)
+        self.offsets = c_aligned(offs, dtype=np.int64)
 
     @classmethod
     def from_lengths(cls, flat: Any, lengths: Any) -> PackedCodes:
@@ -371,7 +372,7 @@ def maxsim_scores(query_codes: Any, docs_codes: Any, *, dim: Optional[int] = Non
             raise TypeError(
                 f"docs_codes.offsets: expected a 1-D integer array, got {_describe(offsets)}"
             )
-        offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        offsets = c_aligned(offsets, dtype=np.int64)
         for i, q in enumerate(queries):
             _check_same_bytes(q, f"query_codes[{i}]", flat, "docs_codes.flat")
         converted = _common_bytes([*queries, flat])

@@ -43,6 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 import maxsim as _maxsim
+from maxsim._convert import c_aligned
 
 __all__ = ["score", "score_packed"]
 
@@ -68,11 +69,11 @@ def _f32(x: Any, name: str) -> np.ndarray:
             t = t.cpu()
         if t.dtype != torch.float32:
             t = t.to(torch.float32)
-        return np.ascontiguousarray(t.numpy())
+        return c_aligned(t.numpy())
     if isinstance(x, np.ndarray):
         if x.dtype.kind != "f":
             raise TypeError(f"{name}: expected a float array, got {_describe(x)}")
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return c_aligned(x, dtype=np.float32)
     raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {_describe(x)}")
 
 

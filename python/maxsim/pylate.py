@@ -46,6 +46,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import maxsim as _maxsim
 from maxsim import _native
+from maxsim._convert import c_aligned
 from maxsim._core import _scores_checked_list
 
 __all__ = [
@@ -152,7 +153,7 @@ def _tensor_to_f32(t: torch.Tensor) -> np.ndarray:
         t = t.cpu()
     if t.dtype != torch.float32:
         t = t.to(torch.float32)
-    return np.ascontiguousarray(t.numpy())
+    return c_aligned(t.numpy())
 
 
 def _array_f32(x: Any, name: str) -> np.ndarray:
@@ -164,7 +165,7 @@ def _array_f32(x: Any, name: str) -> np.ndarray:
     if isinstance(x, np.ndarray):
         if x.dtype.kind not in "fiub":
             raise TypeError(f"{name}: expected a float array, got {_describe(x)}")
-        return np.ascontiguousarray(x, dtype=np.float32)
+        return c_aligned(x, dtype=np.float32)
     if isinstance(x, (list, tuple)):
         if x and isinstance(x[0], torch.Tensor):
             try:
@@ -175,7 +176,7 @@ def _array_f32(x: Any, name: str) -> np.ndarray:
                     f"({_describe(x)}, first item {_describe(x[0])}): {exc}"
                 ) from exc
         try:
-            return np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+            return c_aligned(np.asarray(x, dtype=np.float32))
         except (ValueError, TypeError) as exc:
             raise ValueError(
                 f"{name}: cannot be read as a rectangular float array ({_describe(x)}): {exc}"
@@ -186,7 +187,7 @@ def _array_f32(x: Any, name: str) -> np.ndarray:
 def _token_matrix(x: Any, name: str) -> np.ndarray:
     """One query or document: a 2-D ``(n_tokens, dim)`` float32 array."""
     if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2:
-        return x if x.flags.c_contiguous else np.ascontiguousarray(x)
+        return x if x.flags.c_contiguous and x.flags.aligned else c_aligned(x)
     if (
         type(x) is torch.Tensor
         and x.dtype is torch.float32

@@ -13,15 +13,15 @@ use numpy::{
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
-/// Borrows a C-contiguous array's buffer (the Python layer guarantees
-/// contiguity; this is the backstop for direct callers).
+/// Borrows a C-contiguous, aligned array's buffer (the Python layer
+/// guarantees both, copying when needed; this is the backstop for direct callers).
 pub fn contiguous<'a, T: Element, D: Dimension>(
     array: &'a PyReadonlyArray<'_, T, D>,
     name: &str,
 ) -> PyResult<&'a [T]> {
     array
         .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous")))
+        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous and aligned")))
 }
 
 /// Borrows an optional array's buffer.

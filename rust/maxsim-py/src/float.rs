@@ -4,7 +4,8 @@ use crate::args::{self, Queries};
 use maxsim_core::float::maxsim_scores_batch;
 use maxsim_core::{topk_desc, DocSet};
 use numpy::{
-    PyArray2, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods,
+    PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
+    PyUntypedArrayMethods,
 };
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -69,8 +70,8 @@ fn maxsim_list<'py>(
     run_batch(py, Queries::new(queries, queries_mask), set, zero_floor)
 }
 
-/// The common width of `docs` (a list or tuple) when every entry is a
-/// C-contiguous float32 numpy array of shape `(len_i, width)` with `len_i >= 1`
+/// The common width of `docs` (a list or tuple) when every entry is an
+/// aligned, C-contiguous float32 numpy array of shape `(len_i, width)` with `len_i >= 1`
 /// and one `width >= 1`; `None` otherwise, and for an empty sequence.
 ///
 /// The Python layer asks this first so that a list of ready arrays (thousands
@@ -82,7 +83,9 @@ fn ready_f32_list(docs: &Bound<'_, PyAny>) -> Option<usize> {
     fn width_of(item: &Bound<'_, PyAny>) -> Option<usize> {
         let array = item.cast::<PyArray2<f32>>().ok()?;
         let shape = array.shape();
-        (array.is_c_contiguous() && shape[0] >= 1 && shape[1] >= 1).then_some(shape[1])
+        // A view at an odd byte offset cannot be borrowed as `&[f32]`.
+        let aligned = array.data().is_aligned();
+        (aligned && array.is_c_contiguous() && shape[0] >= 1 && shape[1] >= 1).then_some(shape[1])
     }
     fn common<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<usize> {
         let width = width_of(&items.next()?)?;
