@@ -187,7 +187,7 @@ def _array_f32(x: Any, name: str) -> np.ndarray:
 def _token_matrix(x: Any, name: str) -> np.ndarray:
     """One query or document: a 2-D ``(n_tokens, dim)`` float32 array."""
     if type(x) is np.ndarray and x.dtype == np.float32 and x.ndim == 2:
-        return x if x.flags.c_contiguous and x.flags.aligned else c_aligned(x)
+        return c_aligned(x)  # the array itself when already contiguous and aligned
     if (
         type(x) is torch.Tensor
         and x.dtype is torch.float32

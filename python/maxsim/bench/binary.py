@@ -26,7 +26,8 @@ at the same threads), ``agrees``, ``speedup_vs_1_thread`` and, for maxsim,
 ``l1_peak_gbps`` / ``l1_peak_gbps_cpu`` (the same kernel on an L1-resident tile,
 by wall and by CPU time: its ceiling here) and ``kernel``; single-query rows
 also carry ``mem_read_gbps``, the read bandwidth of that many threads over a
-buffer the size of the database, measured just before them. Times are medians of ``repeat`` runs.
+buffer the size of the database, measured just before them. Times are medians
+of ``repeat`` runs.
 
 Command line (also ``benches/bench_binary.py``)::
 

@@ -4,10 +4,11 @@
 //! The FMA peak runs independent FMA chains (enough to cover latency ×
 //! throughput) on the widest supported vector for a fixed number of iterations
 //! and reports the best of several runs in GFLOP/s (one FMA = 2 flops per
-//! lane). The read bandwidth streams a buffer much larger than the last-level
-//! cache, split across threads, and reports the best of several passes in GB/s:
-//! the ceiling of any scan that reads its data once from memory (one
-//! streamed Hamming query, one pass over float32 documents).
+//! lane). The read bandwidth streams a buffer of the caller's size, split
+//! across threads, and reports the best of several passes in GB/s: sized like
+//! the data a scan reads once per call (one streamed Hamming query over a
+//! database), it is that scan's ceiling, including whatever part of the buffer
+//! the last-level cache keeps between passes.
 
 use crate::dispatch::Kernel;
 use crate::vector::F32Vec;
@@ -98,7 +99,8 @@ fn sum_words(words: &[u64]) -> u64 {
 
 /// Best-of-`passes` memory read bandwidth in GB/s of `threads` threads that
 /// each read their own contiguous share of one `bytes`-byte buffer once per
-/// pass (`bytes` should exceed the last-level cache several times over).
+/// pass (sized like the data whose scan it bounds; several times the
+/// last-level cache for a pure memory figure).
 /// The buffer is written first, so every page is mapped before timing.
 /// Returns `None` for `threads == 0` or a buffer of under 64 bytes per thread.
 pub fn read_bandwidth_gbs(threads: usize, bytes: usize, passes: usize) -> Option<f64> {
