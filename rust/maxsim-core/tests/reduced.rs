@@ -641,6 +641,46 @@ fn int8_masks_batches_and_threads() {
     }
 }
 
+/// The scale check runs in blocks without an early exit and searches only a
+/// failing block: it must still name the first invalid scale wherever it is
+/// (inside a block, at either edge of one, in a short last block) and accept
+/// -0.0 and the largest finite scale.
+#[test]
+fn int8_scale_check_names_the_first_invalid_token() {
+    let (dim, n_tok) = (2, 600);
+    let codes = vec![1i8; dim * n_tok];
+    let offsets = [0i64, n_tok as i64];
+    let mut edge = vec![0.5f32; n_tok];
+    edge[7] = -0.0;
+    edge[300] = f32::MAX;
+    edge[599] = 0.0;
+    assert!(Int8Docs::packed(&codes, &edge, &offsets, dim).is_ok());
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, -1e-30, -1.0] {
+        for t in [0, 1, 254, 255, 256, 257, 511, 512, 513, 598, 599] {
+            let mut scales = vec![0.5f32; n_tok];
+            scales[t] = bad;
+            // A later invalid scale must not be the one reported.
+            if t + 3 < n_tok {
+                scales[t + 3] = f32::NAN;
+            }
+            let message = Int8Docs::packed(&codes, &scales, &offsets, dim)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                message.contains(&format!("document 0 token {t} has scale")),
+                "{bad} at {t}: {message}"
+            );
+            let q_message = Int8Queries::from_codes(&[&codes], &[&scales], None, dim)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                q_message.contains(&format!("token {t} has scale")),
+                "{q_message}"
+            );
+        }
+    }
+}
+
 #[test]
 fn int8_bad_input() {
     let dim = 4;

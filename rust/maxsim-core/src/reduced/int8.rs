@@ -33,8 +33,9 @@ pub unsafe trait I8Dot: Copy {
     const LANES: usize;
     /// Consecutive dimensions each lane consumes per step.
     const GROUP: usize;
-    /// Documents are stored as `code + 128` (u8) and the result corrected by
-    /// `128 · Σ_k cq_k` (for `vpdpbusd`, whose first operand is unsigned).
+    /// Documents are stored as `code + 128` (u8) and the accumulators start at
+    /// `−128 · Σ_k cq_k` (for `vpdpbusd`, whose first operand is unsigned), so
+    /// they end at the signed dot product with no correction step.
     const OFFSET: bool;
     /// Element of the packed query.
     type QElem: Copy + Default + Send + Sync + 'static;
@@ -61,8 +62,8 @@ pub unsafe trait I8Dot: Copy {
     unsafe fn load_b(ptr: *const Self::DElem) -> Self::B;
     /// `self + Σ_{j < GROUP} q[lane][j] · b[j]` per lane.
     unsafe fn dot(self, q: Self::Q, b: Self::B) -> Self;
-    /// `(self − corr)` converted to f32 (round to nearest even).
-    unsafe fn to_f32(self, corr: Self) -> Self::F;
+    /// The lanes converted to f32 (round to nearest even).
+    unsafe fn to_f32(self) -> Self::F;
     /// Codes converted per step when conversion is interleaved with the dot
     /// products (one vector's worth; `T * GROUP` must not exceed it).
     const CONV: usize;
@@ -98,8 +99,10 @@ pub(crate) struct PackedI8<E> {
     pub data: Vec<E>,
     /// The block-major layout's `(lanes, r)`, or `None` for row-major.
     pub blocks: Option<(usize, usize)>,
-    /// `stride` correction terms (`128 · Σ_k cq_k` when the kernel offsets documents, else 0).
-    pub corr: Vec<i32>,
+    /// `stride` accumulator start values: `−128 · Σ_k cq_k` when the kernel
+    /// offsets documents to unsigned (cancelling the offset's `128 · Σ_k cq_k`),
+    /// else 0.
+    pub acc_start: Vec<i32>,
 }
 
 /// Query tokens are padded to a multiple of this (the widest vector, AVX-512/AMX).
@@ -121,7 +124,7 @@ impl<E: Copy + Default> PackedI8<E> {
 
     /// Packs `q`'s codes in groups of `group` dimensions (converted by `elem`),
     /// padding query tokens to a multiple of `pad`; `offset` fills the
-    /// correction terms of kernels that offset documents to unsigned; `blocks`
+    /// accumulator start values of kernels that offset documents to unsigned; `blocks`
     /// selects the layout (see [`PackedI8::data`]).
     pub(crate) fn new_padded(
         q: &Int8Queries,
@@ -137,7 +140,7 @@ impl<E: Copy + Default> PackedI8<E> {
         let dimp = dim.div_ceil(group) * group;
         let n_groups = dimp / group;
         let mut data = vec![E::default(); n_groups * stride * group];
-        let mut corr = vec![0i32; stride];
+        let mut acc_start = vec![0i32; stride];
         for (i, row) in q.codes.chunks_exact(dim).enumerate() {
             for (k, &c) in row.iter().enumerate() {
                 let (g, j) = (k / group, k % group);
@@ -155,7 +158,7 @@ impl<E: Copy + Default> PackedI8<E> {
                 data[at] = elem(c);
             }
             if offset {
-                corr[i] = 128 * row.iter().map(|&c| c as i32).sum::<i32>();
+                acc_start[i] = -128 * row.iter().map(|&c| c as i32).sum::<i32>();
             }
         }
         PackedI8 {
@@ -166,7 +169,7 @@ impl<E: Copy + Default> PackedI8<E> {
             group,
             data,
             blocks,
-            corr,
+            acc_start,
         }
     }
 }
@@ -375,6 +378,13 @@ unsafe fn tile<V: I8Dot, const R: usize, const T: usize, const CONVERT: bool>(
     maxes: *mut f32,
 ) {
     let mut acc = [[V::zero(); T]; R];
+    if V::OFFSET {
+        // Starting at −128 · Σ cq saves a subtraction per accumulator in the
+        // epilogue (one of four vector operations there).
+        for (r, row) in acc.iter_mut().enumerate() {
+            *row = [V::load_i32(q.acc_start.as_ptr().add((v0 + r) * V::LANES)); T];
+        }
+    }
     let n_groups = q.dimp / V::GROUP;
     let (q_base, q_step) = match q.blocks {
         Some((lanes, r)) => {
@@ -402,11 +412,10 @@ unsafe fn tile<V: I8Dot, const R: usize, const T: usize, const CONVERT: bool>(
     }
     let zero = <V::F as F32Vec>::zero();
     for r in 0..R {
-        let corr = V::load_i32(q.corr.as_ptr().add((v0 + r) * V::LANES));
         let mut running = <V::F as F32Vec>::load(maxes.add(r * V::LANES));
         for t in 0..T {
             let s = <V::F as F32Vec>::splat(*scales.add(t));
-            let sim = acc[r][t].to_f32(corr).mul_add(s, zero);
+            let sim = acc[r][t].to_f32().mul_add(s, zero);
             running = sim.max(running);
         }
         running.store(maxes.add(r * V::LANES));
@@ -488,10 +497,10 @@ unsafe impl I8Dot for PortableI8 {
         PortableI8(out)
     }
     #[inline(always)]
-    unsafe fn to_f32(self, corr: Self) -> crate::vector::Portable8 {
+    unsafe fn to_f32(self) -> crate::vector::Portable8 {
         let mut out = [0.0f32; 8];
-        for ((o, &a), &c) in out.iter_mut().zip(&self.0).zip(&corr.0) {
-            *o = (a - c) as f32;
+        for (o, &a) in out.iter_mut().zip(&self.0) {
+            *o = a as f32;
         }
         <crate::vector::Portable8 as F32Vec>::load(out.as_ptr())
     }

@@ -152,7 +152,7 @@ impl Int8Queries {
                 "query: dimension {dim} is larger than the int8 kernels support ({MAX_INT8_DIM})"
             );
         }
-        if let Some(t) = scales.iter().position(|s| !(s.is_finite() && *s >= 0.0)) {
+        if let Some(t) = first_invalid_scale(&scales) {
             return invalid!(
                 "query_scales: token {t} has scale {}; scales must be finite and >= 0",
                 scales[t]
@@ -220,6 +220,26 @@ pub struct Int8Docs<'a> {
     pub(crate) scales: DocSet<'a, f32>,
 }
 
+/// Position of the first scale that is not finite and `>= 0`, if any.
+///
+/// Every scoring call checks every scale, so the common all-valid case must
+/// run at memory speed: each block is tested without an early exit (which
+/// LLVM turns into vector compares; a plain `position` ran one scalar
+/// compare-and-branch per scale, 0.5 ms for 300,000 scales, about 8 % of an
+/// int8 call), and only a block that fails is searched.
+fn first_invalid_scale(scales: &[f32]) -> Option<usize> {
+    const BLOCK: usize = 256;
+    let valid = |x: f32| (0.0..=f32::MAX).contains(&x);
+    scales.chunks(BLOCK).enumerate().find_map(|(b, block)| {
+        let all_valid = block.iter().fold(true, |ok, &x| ok & valid(x));
+        if all_valid {
+            None
+        } else {
+            block.iter().position(|&x| !valid(x)).map(|t| b * BLOCK + t)
+        }
+    })
+}
+
 impl<'a> Int8Docs<'a> {
     /// Pairs codes with scales; every document must have one finite,
     /// non-negative scale per token. Any int8 code is accepted (the quantizer
@@ -253,7 +273,7 @@ impl<'a> Int8Docs<'a> {
                     s.len()
                 );
             }
-            if let Some(t) = s.iter().position(|x| !(x.is_finite() && *x >= 0.0)) {
+            if let Some(t) = first_invalid_scale(s) {
                 return invalid!(
                     "scales: document {i} token {t} has scale {}; scales must be finite and >= 0",
                     s[t]

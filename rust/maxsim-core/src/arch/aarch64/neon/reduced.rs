@@ -206,7 +206,7 @@ unsafe impl I8Dot for NeonSdot {
         NeonSdot(acc)
     }
     #[inline(always)]
-    unsafe fn to_f32(self, _corr: Self) -> F32x4 {
+    unsafe fn to_f32(self) -> F32x4 {
         F32x4(vcvtq_f32_s32(self.0))
     }
     #[inline(always)]
@@ -262,7 +262,7 @@ unsafe impl I8Dot for NeonSmlal {
         NeonSmlal(vmlal_s16(self.0, q, b))
     }
     #[inline(always)]
-    unsafe fn to_f32(self, _corr: Self) -> F32x4 {
+    unsafe fn to_f32(self) -> F32x4 {
         F32x4(vcvtq_f32_s32(self.0))
     }
     #[inline(always)]

@@ -185,7 +185,7 @@ unsafe impl I8Dot for Avx2I8 {
         Avx2I8(_mm256_add_epi32(self.0, _mm256_madd_epi16(q, b)))
     }
     #[inline(always)]
-    unsafe fn to_f32(self, _corr: Self) -> F32x8 {
+    unsafe fn to_f32(self) -> F32x8 {
         F32x8(_mm256_cvtepi32_ps(self.0))
     }
     #[inline(always)]

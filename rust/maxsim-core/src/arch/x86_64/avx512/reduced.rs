@@ -90,7 +90,8 @@ pub(crate) unsafe fn bf16_doc_maxes(
 }
 
 /// Sixteen int32 accumulators; one step is `vpdpbusd` over groups of four
-/// bytes, documents offset to unsigned (`code + 128`), corrected at the end.
+/// bytes, documents offset to unsigned (`code + 128`), cancelled by the
+/// accumulators' start values.
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512Vnni(__m512i);
 
@@ -137,8 +138,8 @@ unsafe impl I8Dot for Avx512Vnni {
         Avx512Vnni(_mm512_dpbusd_epi32(self.0, b, q))
     }
     #[inline(always)]
-    unsafe fn to_f32(self, corr: Self) -> F32x16 {
-        F32x16(_mm512_cvtepi32_ps(_mm512_sub_epi32(self.0, corr.0)))
+    unsafe fn to_f32(self) -> F32x16 {
+        F32x16(_mm512_cvtepi32_ps(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut u8, n: usize) {
@@ -202,7 +203,7 @@ unsafe impl I8Dot for Avx512Bw {
         Avx512Bw(_mm512_add_epi32(self.0, _mm512_madd_epi16(q, b)))
     }
     #[inline(always)]
-    unsafe fn to_f32(self, _corr: Self) -> F32x16 {
+    unsafe fn to_f32(self) -> F32x16 {
         F32x16(_mm512_cvtepi32_ps(self.0))
     }
     #[inline(always)]
