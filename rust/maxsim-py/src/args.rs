@@ -7,7 +7,7 @@ use maxsim_core::reduced::Int8Queries;
 use maxsim_core::DocSet;
 use numpy::ndarray::Dimension;
 use numpy::{
-    Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray, PyReadonlyArray1,
+    Element, PyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray, PyReadonlyArray1,
     PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
@@ -19,9 +19,12 @@ pub fn contiguous<'a, T: Element, D: Dimension>(
     array: &'a PyReadonlyArray<'_, T, D>,
     name: &str,
 ) -> PyResult<&'a [T]> {
-    array
-        .as_slice()
-        .map_err(|_| PyValueError::new_err(format!("{name}: must be C-contiguous and aligned")))
+    let error = || PyValueError::new_err(format!("{name}: must be C-contiguous and aligned"));
+    // `as_slice` also accepts Fortran order, whose buffer is the transpose.
+    if !array.is_c_contiguous() {
+        return Err(error());
+    }
+    array.as_slice().map_err(|_| error())
 }
 
 /// Borrows an optional array's buffer.
@@ -41,10 +44,47 @@ pub fn matrix<'a, T: Element>(
     Ok((contiguous(array, name)?, rows, cols))
 }
 
-/// Borrows each `(len_i, width)` array of a list, in order; an array of
+/// A list argument of 2-D arrays, taken without numpy's borrow table (see [`list_slice`]).
+pub type ArrayList2<'py, T> = Vec<Bound<'py, PyArray2<T>>>;
+/// A list argument of 1-D arrays, taken without numpy's borrow table (see [`list_slice`]).
+pub type ArrayList1<'py, T> = Vec<Bound<'py, PyArray1<T>>>;
+
+/// The buffer of entry `i` of a list argument `name`, which must be
+/// C-contiguous and aligned (the Python layer guarantees both, copying when
+/// needed; this is the backstop for direct callers).
+///
+/// Entries are not borrowed through numpy's borrow table, as single arrays
+/// are: it checks each new borrow against every earlier borrow of views of
+/// the same base, which is quadratic in a list of views of one array (the
+/// rows of a 3-D array, `np.split` of a packed matrix): 20,000 such documents
+/// took 455 ms to borrow against 32 ms to score.
+pub fn list_slice<'a, T: Element, D: Dimension>(
+    array: &'a Bound<'_, PyArray<T, D>>,
+    name: &str,
+    i: usize,
+) -> PyResult<&'a [T]> {
+    if !(array.is_c_contiguous() && array.is_aligned()) {
+        return Err(PyValueError::new_err(format!(
+            "{name}[{i}]: must be C-contiguous and aligned"
+        )));
+    }
+    // SAFETY: the caller holds `array` (a strong reference) for as long as the
+    // slice lives, so the buffer stays allocated; it is C-contiguous and aligned
+    // (checked above) and only read. A concurrent write from another thread
+    // would be a data race, and the caller must not make one, as with any numpy
+    // function that releases the GIL: the shared borrow this replaces never
+    // excluded such writes either (numpy itself and Python code ignore the
+    // borrow table), only other Rust code's borrows, and maxsim never takes a
+    // writable borrow of an array it was given.
+    unsafe { array.as_slice() }.map_err(|_| {
+        PyValueError::new_err(format!("{name}[{i}]: must be C-contiguous and aligned"))
+    })
+}
+
+/// The buffers of a list of `(len_i, width)` arrays, in order; an array of
 /// another width raises `ValueError(mismatch(i, shape))`.
 pub fn row_slices<'a, T: Element>(
-    arrays: &'a [PyReadonlyArray2<'_, T>],
+    arrays: &'a [Bound<'_, PyArray2<T>>],
     width: usize,
     name: &str,
     mismatch: impl Fn(usize, &[usize]) -> String,
@@ -54,7 +94,7 @@ pub fn row_slices<'a, T: Element>(
         if a.shape()[1] != width {
             return Err(PyValueError::new_err(mismatch(i, a.shape())));
         }
-        slices.push(contiguous(a, name)?);
+        slices.push(list_slice(a, name, i)?);
     }
     Ok(slices)
 }
@@ -83,7 +123,7 @@ pub fn packed_docs<'a, T: Element>(
 
 /// A list of `(len_i, width)` documents (see [`row_slices`]).
 pub fn list_docs<'a, T: Element>(
-    docs: &'a [PyReadonlyArray2<'_, T>],
+    docs: &'a [Bound<'_, PyArray2<T>>],
     width: usize,
     name: &str,
     mismatch: impl Fn(usize, &[usize]) -> String,
@@ -103,15 +143,12 @@ pub fn doc_dim_mismatch(dim: usize) -> impl Fn(usize, &[usize]) -> String {
 
 /// Float32 queries (`(nq_i, d)` each) and optional masks, borrowed.
 pub struct Queries<'py> {
-    arrays: Vec<PyReadonlyArray2<'py, f32>>,
-    masks: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    arrays: ArrayList2<'py, f32>,
+    masks: Option<ArrayList1<'py, bool>>,
 }
 
 impl<'py> Queries<'py> {
-    pub fn new(
-        arrays: Vec<PyReadonlyArray2<'py, f32>>,
-        masks: Option<Vec<PyReadonlyArray1<'py, bool>>>,
-    ) -> Self {
+    pub fn new(arrays: ArrayList2<'py, f32>, masks: Option<ArrayList1<'py, bool>>) -> Self {
         Queries { arrays, masks }
     }
 
@@ -127,7 +164,8 @@ impl<'py> Queries<'py> {
             None => None,
             Some(m) => Some(
                 m.iter()
-                    .map(|m| contiguous(m, "queries_mask"))
+                    .enumerate()
+                    .map(|(i, m)| list_slice(m, "queries_mask", i))
                     .collect::<PyResult<Vec<_>>>()?,
             ),
         };

@@ -239,7 +239,7 @@ fn binary_search_rescore<'py>(
 }
 
 fn query_slices<'a>(
-    queries: &'a [PyReadonlyArray2<'_, u8>],
+    queries: &'a [Bound<'_, PyArray2<u8>>],
     n_bytes: usize,
 ) -> PyResult<Vec<&'a [u8]>> {
     args::row_slices(queries, n_bytes, "query_codes", |i, shape| {
@@ -252,7 +252,7 @@ fn query_slices<'a>(
 
 fn run_maxsim(
     py: Python<'_>,
-    queries: &[PyReadonlyArray2<'_, u8>],
+    queries: &[Bound<'_, PyArray2<u8>>],
     docs: DocSet<'_, u8>,
     dim: Option<usize>,
     impl_name: Option<&str>,
@@ -272,7 +272,7 @@ fn run_maxsim(
 #[pyo3(signature = (queries, docs, dim=None, impl_name=None))]
 fn binary_maxsim_fixed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, u8>>,
+    queries: args::ArrayList2<'py, u8>,
     docs: PyReadonlyArray3<'py, u8>,
     dim: Option<usize>,
     impl_name: Option<&str>,
@@ -286,7 +286,7 @@ fn binary_maxsim_fixed<'py>(
 #[pyo3(signature = (queries, flat, offsets, dim=None, impl_name=None))]
 fn binary_maxsim_packed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, u8>>,
+    queries: args::ArrayList2<'py, u8>,
     flat: PyReadonlyArray2<'py, u8>,
     offsets: PyReadonlyArray1<'py, i64>,
     dim: Option<usize>,
@@ -301,8 +301,8 @@ fn binary_maxsim_packed<'py>(
 #[pyo3(signature = (queries, docs, n_bytes, dim=None, impl_name=None))]
 fn binary_maxsim_list<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, u8>>,
-    docs: Vec<PyReadonlyArray2<'py, u8>>,
+    queries: args::ArrayList2<'py, u8>,
+    docs: args::ArrayList2<'py, u8>,
     n_bytes: usize,
     dim: Option<usize>,
     impl_name: Option<&str>,

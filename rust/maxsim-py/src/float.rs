@@ -30,9 +30,9 @@ fn run_batch(
 #[pyo3(signature = (queries, docs, queries_mask=None, zero_floor=None))]
 fn maxsim_fixed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
     docs: PyReadonlyArray3<'py, f32>,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::fixed_docs(&docs, "docs")?;
@@ -45,10 +45,10 @@ fn maxsim_fixed<'py>(
 #[pyo3(signature = (queries, flat, offsets, queries_mask=None, zero_floor=None))]
 fn maxsim_packed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
     flat: PyReadonlyArray2<'py, f32>,
     offsets: PyReadonlyArray1<'py, i64>,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::packed_docs(&flat, &offsets, ("flat", "offsets"))?;
@@ -60,10 +60,10 @@ fn maxsim_packed<'py>(
 #[pyo3(signature = (queries, docs, dim, queries_mask=None, zero_floor=None))]
 fn maxsim_list<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
-    docs: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
+    docs: args::ArrayList2<'py, f32>,
     dim: usize,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::list_docs(&docs, dim, "docs", args::doc_dim_mismatch(dim))?;

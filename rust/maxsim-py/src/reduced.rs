@@ -62,10 +62,10 @@ fn run_half(
 #[pyo3(signature = (queries, docs, bf16, queries_mask=None, zero_floor=None))]
 fn maxsim_half_fixed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
     docs: PyReadonlyArray3<'py, u16>,
     bf16: bool,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::fixed_docs(&docs, "docs")?;
@@ -79,11 +79,11 @@ fn maxsim_half_fixed<'py>(
 #[pyo3(signature = (queries, flat, offsets, bf16, queries_mask=None, zero_floor=None))]
 fn maxsim_half_packed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
     flat: PyReadonlyArray2<'py, u16>,
     offsets: PyReadonlyArray1<'py, i64>,
     bf16: bool,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::packed_docs(&flat, &offsets, ("flat", "offsets"))?;
@@ -96,11 +96,11 @@ fn maxsim_half_packed<'py>(
 #[pyo3(signature = (queries, docs, dim, bf16, queries_mask=None, zero_floor=None))]
 fn maxsim_half_list<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
-    docs: Vec<PyReadonlyArray2<'py, u16>>,
+    queries: args::ArrayList2<'py, f32>,
+    docs: args::ArrayList2<'py, u16>,
     dim: usize,
     bf16: bool,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let set = args::list_docs(&docs, dim, "docs", args::doc_dim_mismatch(dim))?;
@@ -115,11 +115,11 @@ fn maxsim_half_list<'py>(
 #[pyo3(signature = (queries, codes, scales, offsets, queries_mask=None, zero_floor=None))]
 fn maxsim_int8_packed<'py>(
     py: Python<'py>,
-    queries: Vec<PyReadonlyArray2<'py, f32>>,
+    queries: args::ArrayList2<'py, f32>,
     codes: PyReadonlyArray2<'py, i8>,
     scales: PyReadonlyArray1<'py, f32>,
     offsets: PyReadonlyArray1<'py, i64>,
-    queries_mask: Option<Vec<PyReadonlyArray1<'py, bool>>>,
+    queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
     let (code_slice, _, dim) = args::matrix(&codes, "codes")?;
