@@ -205,50 +205,74 @@ def test_rerank_bad_input() -> None:
 
 
 def test_rerank_materializes_no_padding(monkeypatch) -> None:
-    """The core receives the caller's own arrays (no pad, no copy) + zero_floor."""
+    """The core receives the caller's own arrays (no pad, no copy) + zero_floor,
+    every query's candidates in one native call."""
     from types import SimpleNamespace
 
     seen = []
-    core = mp._maxsim
-    checked_list = mp._scores_checked_list
+    native = mp._native
 
-    def spy_scores(query, docs, **kwargs):
-        seen.append((docs, kwargs.get("zero_floor")))
-        return core.scores(query, docs, **kwargs)
-
-    def spy_checked_list(query, docs, zero_floor=None):
-        seen.append((docs, zero_floor))
-        return checked_list(query, docs, zero_floor)
+    def spy_groups(queries, docs, offsets, zero_floor=None):
+        seen.append((queries, docs, offsets, zero_floor))
+        return native.maxsim_list_groups(queries, docs, offsets, zero_floor)
 
     monkeypatch.setattr(
-        mp, "_maxsim", SimpleNamespace(scores=spy_scores, PackedDocs=core.PackedDocs)
+        mp,
+        "_native",
+        SimpleNamespace(maxsim_list_groups=spy_groups, ready_f32_list=native.ready_f32_list),
     )
-    monkeypatch.setattr(mp, "_scores_checked_list", spy_checked_list)
     ids, queries, docs = make_workload(8, n_queries=2, n_docs=10)
     for exact in (False, True):
         seen.clear()
         mp.rerank(ids, queries, docs, exact=exact)
-        assert len(seen) == 2
-        for (passed, zero_floor), originals in zip(seen, docs):
-            assert len(passed) == len(originals)
-            assert all(p is o for p, o in zip(passed, originals))
-            lengths = np.array([len(o) for o in originals])
-            if exact:
-                assert zero_floor is None
-            else:
-                np.testing.assert_array_equal(zero_floor, lengths < lengths.max())
+        assert len(seen) == 1
+        passed_queries, passed, offsets, zero_floor = seen[0]
+        assert len(passed_queries) == 2 and offsets == [0, 10, 20]
+        originals = [d for group in docs for d in group]
+        assert len(passed) == len(originals)
+        assert all(p is o for p, o in zip(passed, originals))
+        if exact:
+            assert zero_floor is None
+        else:
+            expected = np.concatenate(
+                [[len(d) < max(len(x) for x in group) for d in group] for group in docs]
+            )
+            np.testing.assert_array_equal(zero_floor, expected)
 
 
-def test_rerank_fast_path_still_validated_by_the_native_layer() -> None:
-    """The pre-checked list path skips Python checks, never the native ones."""
-    from maxsim._core import _scores_checked_list
+def test_list_groups_native_checks_and_values() -> None:
+    """The grouped native call rerank uses: each query against its own group,
+    its Python-free checks, and values from first principles."""
+    from maxsim import _native
 
-    q = np.ones((3, 4), np.float32)
-    with pytest.raises(ValueError, match="dimension 5"):
-        _scores_checked_list(q, [np.ones((2, 5), np.float32)])
+    q4 = np.ones((3, 4), np.float32)
+    q2 = np.ones((2, 2), np.float32)
+    # Every similarity is 4 * 0.5 = 2 or 4 * -1 = -4 (query q4), 2 * 3 = 6 (q2).
+    docs = [
+        np.full((2, 4), 0.5, np.float32),
+        np.full((1, 4), -1.0, np.float32),
+        np.full((5, 2), 3.0, np.float32),
+    ]
+    np.testing.assert_array_equal(
+        _native.maxsim_list_groups([q4, q2], docs, [0, 2, 3]), [6.0, -12.0, 12.0]
+    )
+    floor = np.array([False, True, False])
+    np.testing.assert_array_equal(
+        _native.maxsim_list_groups([q4, q2], docs, [0, 2, 3], floor), [6.0, 0.0, 12.0]
+    )
+    # An empty group scores nothing.
+    np.testing.assert_array_equal(
+        _native.maxsim_list_groups([q4, q2, q4], docs, [0, 2, 3, 3]), [6.0, -12.0, 12.0]
+    )
+    with pytest.raises(ValueError, match=r"docs\[2\]: dimension 2 .* queries\[0\]'s 4"):
+        _native.maxsim_list_groups([q4], docs, [0, 3])
     with pytest.raises(ValueError, match="zero tokens"):
-        _scores_checked_list(q, [np.ones((0, 4), np.float32)])
-    docs = [np.full((2, 4), 0.5, np.float32), np.full((1, 4), -1.0, np.float32)]
-    # First principles: every similarity is 4 * 0.5 = 2 (doc 0) or -4 (doc 1).
-    np.testing.assert_array_equal(_scores_checked_list(q, docs), [6.0, -12.0])
-    np.testing.assert_array_equal(_scores_checked_list(q, docs, True), [6.0, 0.0])
+        _native.maxsim_list_groups([q4], [np.ones((0, 4), np.float32)], [0, 1])
+    with pytest.raises(ValueError, match="group_offsets"):
+        _native.maxsim_list_groups([q4, q2], docs, [0, 3, 2])
+    with pytest.raises(ValueError, match="group_offsets"):
+        _native.maxsim_list_groups([q4, q2], docs, [0, 2])
+    with pytest.raises(ValueError, match="zero_floor: has 2 entries for 3"):
+        _native.maxsim_list_groups([q4, q2], docs, [0, 2, 3], floor[:2])
+    with pytest.raises(ValueError, match=r"queries\[1\]: must be C-contiguous"):
+        _native.maxsim_list_groups([q4, np.asfortranarray(q4)], docs[:2], [0, 1, 2])

@@ -152,27 +152,6 @@ def _run(
     return _native.maxsim_list(queries, list(docs.arrays), dim, masks, zero_floor)
 
 
-def _scores_checked_list(
-    query: np.ndarray, docs: list[np.ndarray], zero_floor: Any = None
-) -> np.ndarray:
-    """:func:`scores` for callers that already hold C-contiguous float32 2-D arrays
-    with at least one token each and the query's dimension (``maxsim.pylate``'s
-    rerank, 1000s of candidates per call): skips the per-document Python checks.
-    The native layer still validates every shape, so a wrong call raises
-    ``ValueError`` rather than reading out of bounds.
-
-    Args:
-        query: ``(nq, d)`` float32, C-contiguous.
-        docs: non-empty list of ``(len_i, d)`` float32, C-contiguous, ``len_i >= 1``.
-        zero_floor: as in :func:`scores`.
-
-    Returns:
-        float32 ``(len(docs),)``.
-    """
-    checked = _Docs("list", tuple(docs), len(docs), query.shape[1])
-    return _run([query], None, checked, _zero_floor(zero_floor, len(docs)))[0]
-
-
 def _query(query: Any, name: str, check_finite: bool) -> np.ndarray:
     q = as_float32(query, name, 2)
     if q.shape[0] == 0:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import importlib
+import itertools
 import os
 import pickle
 import sys
@@ -47,7 +48,6 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 import maxsim as _maxsim
 from maxsim import _native
 from maxsim._convert import c_aligned
-from maxsim._core import _scores_checked_list
 
 __all__ = [
     "Index",
@@ -755,13 +755,15 @@ def rerank(
                 documents_embeddings=documents_embeddings,
                 device=device,
             )
-    results: list[list[dict[str, Any]]] = []
     queries = _split_outer(queries_embeddings)
     candidates = _split_outer(documents_embeddings)
+    jobs = [
+        _RerankJob.of(qi, query, ids, docs, exact)
+        for qi, (query, ids, docs) in enumerate(zip(queries, documents_ids, candidates))
+    ]
+    _score_jobs(jobs)
     with _gc_paused():
-        for qi, (query, ids, docs) in enumerate(zip(queries, documents_ids, candidates)):
-            results.append(_rerank_one(qi, query, ids, docs, exact))
-    return results
+        return [job.ranked() for job in jobs]
 
 
 @contextlib.contextmanager
@@ -781,59 +783,134 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _rerank_one(
-    qi: int, query: Any, ids: Sequence[Any], docs: Iterable[Any], exact: bool
-) -> list[dict[str, Any]]:
-    q = _token_matrix(query, f"queries_embeddings[{qi}]")
-    originals = docs if isinstance(docs, list) else list(docs)
-    width = _native.ready_f32_list(originals)
-    if width is not None:
-        # C-contiguous float32 (len >= 1, d) numpy arrays of one width, as
-        # PyLate's encode returns them: nothing to convert per candidate.
-        arrays = originals
-        dims = {width}
-    else:
-        arrays = [
-            _token_matrix(d, f"documents_embeddings[{qi}][{j}]") for j, d in enumerate(originals)
-        ]
-        dims = {a.shape[1] for a in arrays}
-    if not arrays:
-        return []
-    if dims != {q.shape[1]}:
-        raise ValueError(
-            f"documents_embeddings[{qi}]: embedding sizes {sorted(dims)} do not "
-            f"match queries_embeddings[{qi}] ({q.shape[1]})"
-        )
-    if len(ids) < len(arrays):
-        raise ValueError(
-            f"documents_ids[{qi}] has {len(ids)} ids for {len(arrays)} candidate embeddings"
-        )
-    lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
-    nonempty = lengths > 0
-    if exact:
-        zero_floor = None
-        scores = np.full(len(arrays), -np.inf, dtype=np.float32)
-    else:
-        # PyLate pads every candidate to the longest one with zero vectors.
-        zero_floor = lengths < lengths.max()
-        scores = np.zeros(len(arrays), dtype=np.float32)
-    if q.shape[0] == 0:
-        scores[:] = 0.0
-    elif nonempty.all():
-        # `_token_matrix` made every array C-contiguous float32 2-D, and the
-        # dimensions were checked above: skip the public path's re-checks.
-        scores = _scores_checked_list(q, arrays, _zero_floor_arg(zero_floor))
-    elif nonempty.any():
-        kept = [a for a, k in zip(arrays, nonempty) if k]
-        zf = None if zero_floor is None else zero_floor[nonempty]
-        scores[nonempty] = _maxsim.scores(q, kept, zero_floor=_zero_floor_arg(zf))
-    # PyLate scores in the promoted dtype of the query and the (padded) docs.
-    dtype = _out_dtype(query, originals[0])
-    scores_t = torch.from_numpy(np.asarray(scores, dtype=np.float32))
-    if dtype != torch.float32:
-        scores_t = scores_t.to(dtype)
-    sorted_scores, order = torch.sort(input=scores_t, descending=True)
-    return [{"id": ids[i], "score": s} for i, s in zip(order.tolist(), sorted_scores.tolist())]
+class _RerankJob:
+    """One query's rerank: its checked inputs, then its scores, then its ranking.
+
+    ``rerank`` builds every job first (all argument errors are raised before
+    any scoring), scores the jobs that need one plain MaxSim call in a single
+    native call (:func:`_score_jobs`), then ranks each job.
+    """
+
+    __slots__ = (
+        "query",
+        "query_matrix",
+        "originals",
+        "arrays",
+        "ids",
+        "zero_floor",
+        "scores",
+        "batched",
+    )
+
+    def __init__(
+        self,
+        query: Any,
+        query_matrix: np.ndarray,
+        originals: list[Any],
+        arrays: list[np.ndarray],
+        ids: Sequence[Any],
+        zero_floor: np.ndarray | None,
+        scores: np.ndarray,
+        batched: bool,
+    ) -> None:
+        self.query = query  # the caller's query (for PyLate's output dtype)
+        self.query_matrix = query_matrix  # C-contiguous float32 (nq, d)
+        self.originals = originals  # the caller's candidates (idem)
+        self.arrays = arrays  # C-contiguous float32 (len_i, d) candidates
+        self.ids = ids
+        self.zero_floor = zero_floor  # PyLate's padding artefact: max(0, .) per token
+        self.scores = scores  # float32 (len(arrays),): final unless batched
+        self.batched = batched  # scores still to come from _score_jobs
+
+    @classmethod
+    def of(
+        cls, qi: int, query: Any, ids: Sequence[Any], docs: Iterable[Any], exact: bool
+    ) -> _RerankJob:
+        """Checks query ``qi``'s inputs; scores it at once unless it can be batched."""
+        q = _token_matrix(query, f"queries_embeddings[{qi}]")
+        originals = docs if isinstance(docs, list) else list(docs)
+        width = _native.ready_f32_list(originals)
+        if width is not None:
+            # C-contiguous float32 (len >= 1, d) numpy arrays of one width, as
+            # PyLate's encode returns them: nothing to convert per candidate.
+            arrays = originals
+            dims = {width}
+        else:
+            arrays = [
+                _token_matrix(d, f"documents_embeddings[{qi}][{j}]")
+                for j, d in enumerate(originals)
+            ]
+            dims = {a.shape[1] for a in arrays}
+        empty = np.zeros(0, dtype=np.float32)
+        if not arrays:
+            return cls(query, q, originals, arrays, ids, None, empty, batched=False)
+        if dims != {q.shape[1]}:
+            raise ValueError(
+                f"documents_embeddings[{qi}]: embedding sizes {sorted(dims)} do not "
+                f"match queries_embeddings[{qi}] ({q.shape[1]})"
+            )
+        if len(ids) < len(arrays):
+            raise ValueError(
+                f"documents_ids[{qi}] has {len(ids)} ids for {len(arrays)} candidate embeddings"
+            )
+        lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
+        nonempty = lengths > 0
+        if exact:
+            zero_floor = None
+            scores = np.full(len(arrays), -np.inf, dtype=np.float32)
+        else:
+            # PyLate pads every candidate to the longest one with zero vectors.
+            zero_floor = lengths < lengths.max()
+            scores = np.zeros(len(arrays), dtype=np.float32)
+        job = cls(query, q, originals, arrays, ids, zero_floor, scores, batched=False)
+        if q.shape[0] == 0:
+            scores[:] = 0.0
+        elif nonempty.all():
+            # Every array is C-contiguous float32 2-D of the query's width with
+            # at least one token: one plain call, batched with the other queries'.
+            job.batched = True
+        elif nonempty.any():
+            kept = [a for a, k in zip(arrays, nonempty) if k]
+            zf = None if zero_floor is None else zero_floor[nonempty]
+            scores[nonempty] = _maxsim.scores(q, kept, zero_floor=_zero_floor_arg(zf))
+        return job
+
+    def ranked(self) -> list[dict[str, Any]]:
+        """``{"id", "score"}`` dicts, best first, ordered by ``torch.sort`` as PyLate does."""
+        if not self.arrays:
+            return []
+        # PyLate scores in the promoted dtype of the query and the (padded) docs.
+        dtype = _out_dtype(self.query, self.originals[0])
+        scores_t = torch.from_numpy(np.asarray(self.scores, dtype=np.float32))
+        if dtype != torch.float32:
+            scores_t = scores_t.to(dtype)
+        sorted_scores, order = torch.sort(input=scores_t, descending=True)
+        ids = self.ids
+        return [{"id": ids[i], "score": s} for i, s in zip(order.tolist(), sorted_scores.tolist())]
+
+
+def _score_jobs(jobs: list[_RerankJob]) -> None:
+    """Scores every batched job in one native call (each query against its own
+    candidates): separate calls with Python work between them let the thread
+    pool fall asleep, and waking it cost about 1 ms per query on two threads."""
+    batched = [job for job in jobs if job.batched]
+    if not batched:
+        return
+    counts = [len(job.arrays) for job in batched]
+    offsets = [0, *itertools.accumulate(counts)]
+    docs = [a for job in batched for a in job.arrays]
+    floors = [
+        np.zeros(n, dtype=bool) if job.zero_floor is None else job.zero_floor
+        for job, n in zip(batched, counts)
+    ]
+    zero_floor = np.concatenate(floors)
+    queries = [job.query_matrix for job in batched]
+    scores = _native.maxsim_list_groups(
+        queries, docs, offsets, zero_floor if zero_floor.any() else None
+    )
+    for job, lo, hi in zip(batched, offsets, offsets[1:]):
+        job.scores = scores[lo:hi]
+        job.batched = False
 
 
 # --------------------------------------------------------------------------
