@@ -276,3 +276,36 @@ def test_list_groups_native_checks_and_values() -> None:
         _native.maxsim_list_groups([q4, q2], docs, [0, 2, 3], floor[:2])
     with pytest.raises(ValueError, match=r"queries\[1\]: must be C-contiguous"):
         _native.maxsim_list_groups([q4, np.asfortranarray(q4)], docs[:2], [0, 1, 2])
+
+
+def test_list_groups_match_reference_on_any_thread_count() -> None:
+    """Groups run in parallel as well as their documents: many one-document
+    groups (pairwise) and a few large ones (rerank) give the float64 reference
+    and bitwise the same scores on 1, 2 and 3 threads."""
+    import maxsim
+    from maxsim import _native
+
+    rng = np.random.default_rng(21)
+    sizes = [1] * 40 + [60, 1, 35, 0, 90]
+    queries = [unit(rng, int(rng.integers(1, 40)), 24) for _ in sizes]
+    groups = [[unit(rng, int(rng.integers(1, 120)), 24) for _ in range(n)] for n in sizes]
+    docs = [d for group in groups for d in group]
+    offsets = [0, *np.cumsum(sizes).tolist()]
+    floor = rng.random(len(docs)) < 0.3
+    # PyLate's zero floor applies per query token: sum_i max(0, max_j q_i . d_j).
+    expected = []
+    for q, group, lo in zip(queries, groups, offsets):
+        for j, d in enumerate(group):
+            best = (q.astype(np.float64) @ d.astype(np.float64).T).max(axis=1)
+            expected.append((np.maximum(best, 0.0) if floor[lo + j] else best).sum())
+    previous = maxsim.get_num_threads()
+    try:
+        results = []
+        for threads in (1, 2, 3):
+            maxsim.set_num_threads(threads)
+            results.append(_native.maxsim_list_groups(queries, docs, offsets, floor))
+    finally:
+        maxsim.set_num_threads(previous)
+    np.testing.assert_allclose(results[0], expected, rtol=0, atol=1e-4)
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])

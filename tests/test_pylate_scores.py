@@ -265,6 +265,19 @@ def test_colbert_scores_pairwise_matches_pylate() -> None:
     ds = [unit(rng, n, 16) for n in (8, 2, 4)]
     expected = pylate_scores.colbert.colbert_scores_pairwise(qs, ds, backend="torch")
     torch.testing.assert_close(mp.colbert_scores_pairwise(qs, ds), expected, atol=ATOL, rtol=0)
+    # Pairs of different widths and a query without tokens (it scores 0), all
+    # scored in one native call.
+    qs = [unit(rng, 3, 16), np.zeros((0, 8), np.float32), unit(rng, 2, 8), unit(rng, 4, 5)]
+    ds = [unit(rng, 6, 16), unit(rng, 3, 8), unit(rng, 1, 8), unit(rng, 7, 5)]
+    expected = torch.stack(
+        [
+            pylate_scores.colbert.colbert_scores_pairwise([q], [d], backend="torch")[0]
+            for q, d in zip(qs, ds)
+        ]
+    )
+    got = mp.colbert_scores_pairwise(qs, ds)
+    assert got[1] == 0.0
+    torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
 
 
 def test_colbert_scores_pairwise_errors() -> None:

@@ -662,7 +662,8 @@ def colbert_scores_pairwise(
     if not _use_maxsim(backend, *args):
         return _call_original_scores("colbert_scores_pairwise", args, backend)
     dtype: torch.dtype | None = None
-    values: list[float] = []
+    pairs: list[tuple[int, np.ndarray, np.ndarray]] = []  # (i, query, doc), query non-empty
+    n_pairs = 0
     for i, (q, d) in enumerate(zip(queries_embeddings, documents_embeddings)):
         qa = _token_matrix(q, f"queries_embeddings[{i}]")
         da = _token_matrix(d, f"documents_embeddings[{i}]")
@@ -677,8 +678,16 @@ def colbert_scores_pairwise(
             )
         pair_dtype = torch.promote_types(_torch_dtype(q), _torch_dtype(d))
         dtype = pair_dtype if dtype is None else torch.promote_types(dtype, pair_dtype)
-        values.append(float(_maxsim.scores(qa, da[None])[0]) if qa.shape[0] else 0.0)
-    out = torch.tensor(values, dtype=torch.float32)
+        n_pairs += 1
+        if qa.shape[0]:  # a query without tokens scores 0
+            pairs.append((i, qa, da))
+    values = np.zeros(n_pairs, dtype=np.float32)
+    if pairs:
+        # Every pair in one native call (a group of one document per query).
+        positions, queries, docs = zip(*pairs)
+        offsets = list(range(len(pairs) + 1))
+        values[list(positions)] = _native.maxsim_list_groups(list(queries), list(docs), offsets)
+    out = torch.from_numpy(values)
     if dtype is not None and dtype.is_floating_point:
         out = out.to(dtype)
     return out

@@ -79,11 +79,12 @@ fn maxsim_list<'py>(
 /// (optional, `(len(docs),)` bool) follows `docs`. Returns `(len(docs),)`
 /// float32, in the order of `docs`.
 ///
-/// This is `maxsim.pylate.rerank`'s call (each query has its own candidates):
-/// one GIL release for all queries keeps the thread pool busy from one group
-/// to the next. Separate calls with Python work between them left the pool
-/// asleep, and its second thread often woke late: 0.8–1.4 ms per call on this
-/// VM, about 10 % of a 10-query rerank on two threads.
+/// This is `maxsim.pylate.rerank`'s call (each query has its own candidates)
+/// and `colbert_scores_pairwise`'s (one document per query): one GIL release
+/// for all queries keeps the thread pool busy from one group to the next.
+/// Separate calls with Python work between them left the pool asleep, and its
+/// second thread often woke late: 0.8–1.4 ms per call on this VM, about 10 %
+/// of a 10-query rerank on two threads.
 #[pyfunction]
 #[pyo3(signature = (queries, docs, group_offsets, zero_floor=None))]
 fn maxsim_list_groups<'py>(
@@ -132,21 +133,30 @@ fn maxsim_list_groups<'py>(
         let prepared = PreparedQueries::new(&[query_slice], None, dim).map_err(to_py)?;
         groups.push((prepared, set, floor.map(|f| &f[lo..hi])));
     }
-    let scores = py
-        .detach(|| -> maxsim_core::Result<Vec<f32>> {
-            let mut out = Vec::with_capacity(n_docs);
-            for (query, set, zero_floor) in &groups {
-                if set.is_empty() {
-                    continue;
-                }
-                let options = ScoreOptions {
-                    zero_floor: *zero_floor,
-                };
-                out.extend(maxsim_scores_batch(query, set, options)?);
-            }
-            Ok(out)
+    // Groups run in parallel as well as the documents inside each (rayon
+    // nests them): a rerank has a few large groups, `colbert_scores_pairwise`
+    // many groups of one document. Each document's score is computed the same
+    // way on any thread, so the result does not depend on the thread count.
+    let per_group = py.detach(|| {
+        maxsim_core::threads::install(|| {
+            groups
+                .par_iter()
+                .map(|(query, set, zero_floor)| {
+                    if set.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let options = ScoreOptions {
+                        zero_floor: *zero_floor,
+                    };
+                    maxsim_scores_batch(query, set, options)
+                })
+                .collect::<Vec<_>>()
         })
-        .map_err(to_py)?;
+    });
+    let mut scores = Vec::with_capacity(n_docs);
+    for group_scores in per_group {
+        scores.extend(group_scores.map_err(to_py)?);
+    }
     Ok(PyArray1::from_vec(py, scores).unbind())
 }
 
