@@ -127,6 +127,30 @@ def test_float16_storage(docs, queries) -> None:
     np.testing.assert_array_equal(out[0][0], rounded["d4"])
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float16"])
+def test_ragged_queries_and_subsets(docs, dtype) -> None:
+    """Queries of different lengths (one without tokens) in one call, and
+    per-query subsets, against the float64 reference on the stored values."""
+    rng = np.random.default_rng(5)
+    index = mp.Index(dtype=dtype).add_documents(list(docs), list(docs.values()))
+    stored = {k: v.astype(dtype).astype(np.float32) for k, v in docs.items()}
+    queries = [unit(rng, 3, 16), np.zeros((0, 16), np.float32), unit(rng, 30, 16)]
+    results = index(queries, k=7)
+    check(results[0], ref_topk(queries[0], stored, 7))
+    # No tokens: every document scores 0; ties go to the first added.
+    assert [r["id"] for r in results[1]] == list(docs)[:7]
+    assert all(r["score"] == 0.0 for r in results[1])
+    check(results[2], ref_topk(queries[2], stored, 7))
+    subsets = [[f"d{i}" for i in range(0, 50, 3)], ["d7", "d1", "missing"], ["d2", "d40"]]
+    results = index(queries, k=5, subset=subsets)
+    for q, subset, r in zip(queries, subsets, results):
+        kept = {k: stored[k] for k in sorted(set(subset) & set(stored), key=list(docs).index)}
+        if q.shape[0]:
+            check(r, ref_topk(q, kept, 5))
+        else:
+            assert [x["score"] for x in r] == [0.0] * len(kept)
+
+
 def test_get_documents_embeddings(docs) -> None:
     index = mp.Index().add_documents(list(docs), list(docs.values()))
     out = index.get_documents_embeddings([["d2", "d9"], ["d0"]])

@@ -1057,9 +1057,11 @@ class Index:
         Start empty even if a saved index exists.
     dtype
         Storage dtype: ``"float32"`` (default) or ``"float16"``. Scores are
-        always computed in float32 (float16 rows are converted chunk by chunk).
+        always float32: float16 rows are widened exactly in registers, so they
+        score as a float32 copy of the stored values would.
     chunk_tokens
-        Tokens converted at a time when storing float16.
+        Accepted for compatibility and unused: float16 rows are no longer
+        converted in chunks.
 
     Examples
     --------
@@ -1324,35 +1326,19 @@ class Index:
         ]
 
     def _score_all(self, queries: list[np.ndarray]) -> list[np.ndarray]:
-        """Per query, float32 scores against every document (chunked)."""
-        flat = self._consolidated()
-        offsets = self._offsets()
+        """Per query, float32 scores against every document.
+
+        float16 rows are scored as they are stored: maxsim widens them to
+        float32 in registers, exactly, so the scores equal those of a float32
+        copy, without converting or reading twice the bytes."""
+        packed = _maxsim.PackedDocs(self._consolidated(), self._offsets())
         n_docs = len(self._ids)
         out = [np.zeros(n_docs, dtype=np.float32) for _ in queries]
-        same_len = len({q.shape[0] for q in queries}) == 1
-        stacked = np.stack(queries) if same_len and queries else None
-        start = 0
-        while start < n_docs:
-            if self.dtype == np.float32:
-                stop = n_docs
-            else:
-                stop = (
-                    int(np.searchsorted(offsets, offsets[start] + self.chunk_tokens, "right")) - 1
-                )
-                stop = min(max(stop, start + 1), n_docs)
-            rows = flat[offsets[start] : offsets[stop]]
-            if rows.dtype != np.float32:
-                rows = rows.astype(np.float32)
-            packed = _maxsim.PackedDocs(rows, offsets[start : stop + 1] - offsets[start])
-            if stacked is not None and stacked.shape[1] > 0:
-                block = _maxsim.scores_batch(stacked, packed)
-                for i in range(len(queries)):
-                    out[i][start:stop] = block[i]
-            else:
-                for i, q in enumerate(queries):
-                    if q.shape[0]:
-                        out[i][start:stop] = _maxsim.scores(q, packed)
-            start = stop
+        scored = [i for i, q in enumerate(queries) if q.shape[0]]  # no tokens: 0
+        if scored:
+            block = _maxsim.scores_batch([queries[i] for i in scored], packed)
+            for row, i in enumerate(scored):
+                out[i] = block[row]
         return out
 
     def _search_subset(self, query: np.ndarray, k: int, ids: Iterable[Any]) -> list[dict[str, Any]]:
@@ -1364,10 +1350,8 @@ class Index:
             return []
         flat = self._consolidated()
         offsets = self._offsets()
-        docs = [
-            np.asarray(flat[offsets[p] : offsets[p + 1]], dtype=np.float32)
-            for p in positions.tolist()
-        ]
+        # Views of the stored rows (float32 or float16, scored as stored).
+        docs = [flat[offsets[p] : offsets[p + 1]] for p in positions.tolist()]
         if query.shape[0]:
             scores = np.asarray(_maxsim.scores(query, docs), dtype=np.float32)
         else:
