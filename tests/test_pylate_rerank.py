@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -79,6 +80,52 @@ def test_rerank_mixed_candidate_types_match_pylate() -> None:
     forms = (lambda a: a, torch.from_numpy, np.asfortranarray)
     mixed = [[forms[j % 3](d) for j, d in enumerate(group)] for group in docs]
     assert_same_results(mp.rerank(ids, queries, mixed), expected)
+
+
+@pytest.mark.parametrize(
+    "form",
+    [pytest.param(lambda a: a, id="numpy"), pytest.param(torch.from_numpy, id="tensor")],
+)
+def test_rerank_float16_candidates(form, monkeypatch) -> None:
+    """float16 candidates are scored as stored (one grouped float16 call, no
+    float32 copy): PyLate's results on the same values as float32, exact
+    MaxSim with ``exact=True``; a group mixing dtypes takes the per-candidate
+    conversion."""
+    ids, queries, docs = make_workload(4)
+    half = [[form(d.astype(np.float16)) for d in group] for group in docs]
+    widened = [[d.astype(np.float16).astype(np.float32) for d in group] for group in docs]
+    calls = []
+    native = mp._native
+
+    def spy(*args):
+        calls.append(args)
+        return native.maxsim_half_list_groups(*args)
+
+    monkeypatch.setattr(
+        mp,
+        "_native",
+        SimpleNamespace(
+            maxsim_half_list_groups=spy,
+            maxsim_list_groups=native.maxsim_list_groups,
+            ready_f32_list=native.ready_f32_list,
+        ),
+    )
+    got = mp.rerank(ids, queries, half)
+    assert len(calls) == 1 and calls[0][3] is False  # float16, not bfloat16
+    # PyLate itself rejects a float32 query against float16 candidates (its
+    # einsum needs one dtype); its results on the same values as float32:
+    assert_same_results(got, pylate_rank.rerank(ids, queries, widened))
+    exact = mp.rerank(ids, queries, half, exact=True)
+    for q, group, g_ids, result in zip(queries, widened, ids, exact):
+        expected = {i: ref_maxsim(q, d) for i, d in zip(g_ids, group)}
+        for r in result:
+            assert abs(r["score"] - expected[r["id"]]) < ATOL
+    # One float32 candidate in a group: every candidate of it is converted.
+    mixed = [list(group) for group in half]
+    mixed[0][3] = widened[0][3]
+    calls.clear()
+    assert_same_results(mp.rerank(ids, queries, mixed), pylate_rank.rerank(ids, queries, widened))
+    assert len(calls) == 1  # the other three groups
 
 
 def test_rerank_unaligned_candidates_match_pylate() -> None:
@@ -309,3 +356,25 @@ def test_list_groups_match_reference_on_any_thread_count() -> None:
     np.testing.assert_allclose(results[0], expected, rtol=0, atol=1e-4)
     for other in results[1:]:
         np.testing.assert_array_equal(other, results[0])
+
+
+def test_half_list_groups_values() -> None:
+    """The float16 / bfloat16 grouped call, from first principles: every value
+    below is exact in both formats."""
+    import ml_dtypes
+    from maxsim import _native
+
+    q4 = np.ones((3, 4), np.float32)
+    q2 = np.ones((2, 2), np.float32)
+    for dtype, bf16 in ((np.float16, False), (ml_dtypes.bfloat16, True)):
+        docs = [
+            np.full((2, 4), 0.5, dtype),  # 3 query tokens x 4 x 0.5 = 6
+            np.full((1, 4), -1.0, dtype),  # 3 x 4 x -1 = -12 (0 with the floor)
+            np.full((5, 2), 3.0, dtype),  # 2 x 2 x 3 = 12
+        ]
+        bits = [d.view(np.uint16) for d in docs]
+        floor = np.array([False, True, False])
+        got = _native.maxsim_half_list_groups([q4, q2], bits, [0, 2, 3], bf16, floor)
+        np.testing.assert_array_equal(got, [6.0, 0.0, 12.0])
+        with pytest.raises(ValueError, match=r"docs\[2\]: dimension 2"):
+            _native.maxsim_half_list_groups([q4], bits, [0, 3], bf16)

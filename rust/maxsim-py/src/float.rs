@@ -5,8 +5,8 @@ use crate::errors::to_py;
 use maxsim_core::float::{maxsim_scores_batch, PreparedQueries, ScoreOptions};
 use maxsim_core::{topk_desc, DocSet};
 use numpy::{
-    PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3,
-    PyUntypedArrayMethods,
+    Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
+    PyReadonlyArray3, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -94,6 +94,28 @@ fn maxsim_list_groups<'py>(
     group_offsets: Vec<usize>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray1<f32>>> {
+    score_groups(
+        py,
+        &queries,
+        &docs,
+        &group_offsets,
+        &zero_floor,
+        maxsim_scores_batch,
+    )
+}
+
+/// The grouped scoring of [`maxsim_list_groups`] for documents of any element
+/// type: checks the arguments, builds one query and one document list per
+/// group, and runs `score` on every group in parallel with the GIL released.
+pub(crate) fn score_groups<'py, T: Element + Sync>(
+    py: Python<'py>,
+    queries: &args::ArrayList2<'py, f32>,
+    docs: &args::ArrayList2<'py, T>,
+    group_offsets: &[usize],
+    zero_floor: &Option<PyReadonlyArray1<'py, bool>>,
+    score: impl Fn(&PreparedQueries, &DocSet<'_, T>, ScoreOptions<'_>) -> maxsim_core::Result<Vec<f32>>
+        + Sync,
+) -> PyResult<Py<PyArray1<f32>>> {
     let n_docs = docs.len();
     let valid_offsets = group_offsets.len() == queries.len() + 1
         && group_offsets.first() == Some(&0)
@@ -105,7 +127,7 @@ fn maxsim_list_groups<'py>(
             queries.len() + 1
         )));
     }
-    let floor = args::optional(&zero_floor, "zero_floor")?;
+    let floor = args::optional(zero_floor, "zero_floor")?;
     if let Some(f) = floor {
         if f.len() != n_docs {
             return Err(PyValueError::new_err(format!(
@@ -148,7 +170,7 @@ fn maxsim_list_groups<'py>(
                     let options = ScoreOptions {
                         zero_floor: *zero_floor,
                     };
-                    maxsim_scores_batch(query, set, options)
+                    score(query, set, options)
                 })
                 .collect::<Vec<_>>()
         })

@@ -13,6 +13,32 @@ use numpy::{
 };
 use pyo3::prelude::*;
 
+/// `bits` viewed as documents of the half type `T` (same layout).
+fn typed<'a, T: HalfFloat>(bits: &DocSet<'a, u16>) -> DocSet<'a, T> {
+    match bits {
+        DocSet::Fixed {
+            data,
+            n_docs,
+            doc_len,
+            dim,
+        } => DocSet::Fixed {
+            data: T::from_bits_slice(data),
+            n_docs: *n_docs,
+            doc_len: *doc_len,
+            dim: *dim,
+        },
+        DocSet::Packed { data, offsets, dim } => DocSet::Packed {
+            data: T::from_bits_slice(data),
+            offsets,
+            dim: *dim,
+        },
+        DocSet::List { docs, dim } => DocSet::List {
+            docs: docs.iter().map(|d| T::from_bits_slice(d)).collect(),
+            dim: *dim,
+        },
+    }
+}
+
 /// Scores half documents given as a `DocSet` over raw bits.
 fn run_half(
     py: Python<'_>,
@@ -21,30 +47,6 @@ fn run_half(
     bf16: bool,
     zero_floor: Option<PyReadonlyArray1<'_, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
-    fn typed<'a, T: HalfFloat>(bits: &DocSet<'a, u16>) -> DocSet<'a, T> {
-        match bits {
-            DocSet::Fixed {
-                data,
-                n_docs,
-                doc_len,
-                dim,
-            } => DocSet::Fixed {
-                data: T::from_bits_slice(data),
-                n_docs: *n_docs,
-                doc_len: *doc_len,
-                dim: *dim,
-            },
-            DocSet::Packed { data, offsets, dim } => DocSet::Packed {
-                data: T::from_bits_slice(data),
-                offsets,
-                dim: *dim,
-            },
-            DocSet::List { docs, dim } => DocSet::List {
-                docs: docs.iter().map(|d| T::from_bits_slice(d)).collect(),
-                dim: *dim,
-            },
-        }
-    }
     let prepared = queries.prepare(bits.dim())?;
     let (n_queries, n_docs) = (prepared.n_queries(), bits.len());
     args::score_matrix(py, n_queries, n_docs, &zero_floor, |options| {
@@ -106,6 +108,37 @@ fn maxsim_half_list<'py>(
     let set = args::list_docs(&docs, dim, "docs", args::doc_dim_mismatch(dim))?;
     let queries = Queries::new(queries, queries_mask);
     run_half(py, queries, set, bf16, zero_floor)
+}
+
+/// `maxsim_list_groups` for 16-bit documents (uint16 bits; `bf16` selects
+/// bfloat16, else float16): query `g` against `docs[group_offsets[g]..
+/// group_offsets[g + 1]]` only, every group in one call. Returns
+/// `(len(docs),)` float32. `maxsim.pylate.rerank` uses it for float16
+/// candidates, which it would otherwise convert to float32 one by one.
+#[pyfunction]
+#[pyo3(signature = (queries, docs, group_offsets, bf16, zero_floor=None))]
+fn maxsim_half_list_groups<'py>(
+    py: Python<'py>,
+    queries: args::ArrayList2<'py, f32>,
+    docs: args::ArrayList2<'py, u16>,
+    group_offsets: Vec<usize>,
+    bf16: bool,
+    zero_floor: Option<PyReadonlyArray1<'py, bool>>,
+) -> PyResult<Py<PyArray1<f32>>> {
+    crate::float::score_groups(
+        py,
+        &queries,
+        &docs,
+        &group_offsets,
+        &zero_floor,
+        |query, bits, options| {
+            if bf16 {
+                reduced::maxsim_half_batch(query, &typed::<bf16>(bits), options)
+            } else {
+                reduced::maxsim_half_batch(query, &typed::<f16>(bits), options)
+            }
+        },
+    )
 }
 
 /// Scores float32 queries (quantized per token on the fly) against packed
@@ -191,6 +224,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(maxsim_half_fixed, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim_half_packed, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim_half_list, m)?)?;
+    m.add_function(wrap_pyfunction!(maxsim_half_list_groups, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim_int8_packed, m)?)?;
     m.add_function(wrap_pyfunction!(quantize_int8, m)?)?;
     m.add_function(wrap_pyfunction!(to_half_bits, m)?)?;
