@@ -117,7 +117,7 @@ def test_ties_go_to_the_first_added() -> None:
 
 
 def test_float16_storage(docs, queries) -> None:
-    index = mp.Index(dtype="float16", chunk_tokens=50)
+    index = mp.Index(dtype="float16")
     index.add_documents(list(docs), list(docs.values()))
     rounded = {k: v.astype(np.float16).astype(np.float32) for k, v in docs.items()}
     for q, r in zip(queries, index(queries, k=20)):

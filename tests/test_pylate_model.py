@@ -237,7 +237,7 @@ def test_index_with_pylate_retriever(encoded, tmp_path) -> None:
 def test_float16_index(encoded) -> None:
     q, d = encoded
     ids = [f"doc{i}" for i in range(len(d))]
-    index = mp.Index(dtype="float16", chunk_tokens=64).add_documents(ids, d)
+    index = mp.Index(dtype="float16").add_documents(ids, d)
     rounded = [x.astype(np.float16).astype(np.float32) for x in d]
     got = retrieve.ColBERT(index=index).retrieve(queries_embeddings=q, k=5)
     assert_same_results(got, brute_force(q, rounded, ids, 5))

@@ -882,8 +882,9 @@ class _RerankJob:
         if q.shape[0] == 0:
             scores[:] = 0.0
         elif nonempty.all():
-            # Every array is C-contiguous float32 2-D of the query's width with
-            # at least one token: one plain call, batched with the other queries'.
+            # Every array is C-contiguous 2-D (float32, or all float16) of the
+            # query's width with at least one token: one plain call, batched
+            # with the other queries' of the same dtype.
             job.batched = True
         elif nonempty.any():
             kept = [a for a, k in zip(arrays, nonempty) if k]
@@ -1122,9 +1123,7 @@ class Index:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.dtype(np.float32), np.dtype(np.float16)):
             raise ValueError(f"dtype: expected 'float32' or 'float16', got {dtype!r}")
-        if chunk_tokens < 1:
-            raise ValueError(f"chunk_tokens: expected a positive int, got {chunk_tokens!r}")
-        self.chunk_tokens = int(chunk_tokens)
+        del chunk_tokens  # unused, see the docstring
         self.path = (
             None if index_folder is None else os.path.join(os.fspath(index_folder), index_name)
         )
