@@ -304,9 +304,38 @@ def test_colbert_kd_scores_matches_pylate(masks: bool) -> None:
     torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("dim", [16, 37, 128])
+def test_colbert_kd_scores_padding_masks_and_empty_rows(dim: int) -> None:
+    """Padding-style (prefix) document masks, a row whose query is fully
+    masked, a row whose candidates are fully masked, and one-token documents,
+    all in one call, against PyLate's einsum."""
+    rng = np.random.default_rng(dim)
+    batch, n_cand, q_len, d_len = 6, 7, 9, 30
+    q = torch.from_numpy(unit(rng, batch, q_len, dim))
+    d = torch.from_numpy(unit(rng, batch, n_cand, d_len, dim))
+    lengths = rng.integers(1, d_len + 1, size=(batch, n_cand))
+    lengths[0, 0] = d_len  # unpadded: no zero floor
+    lengths[0, 1] = 1
+    dm = torch.from_numpy((np.arange(d_len) < lengths[..., None]).astype(np.float32))
+    dm[3] = 0  # row 3: every candidate fully masked
+    qm = torch.from_numpy(random_mask(rng, batch, q_len, 0.2))
+    qm[2] = 0  # row 2: every query token masked
+    expected = pylate_scores.colbert.colbert_kd_scores(q, d, qm, dm, backend="torch")
+    got = mp.colbert_kd_scores(q, d, qm, dm)
+    assert got.shape == expected.shape == (batch, n_cand)
+    assert torch.count_nonzero(got[2]) == 0 and torch.count_nonzero(got[3]) == 0
+    torch.testing.assert_close(got, expected, atol=ATOL, rtol=0)
+    # Without masks: plain MaxSim per (row, candidate), against a numpy reference.
+    sims = np.einsum("bqk,bntk->bnqt", q.numpy(), d.numpy())
+    reference = sims.max(axis=3).sum(axis=2)
+    np.testing.assert_allclose(mp.colbert_kd_scores(q, d).numpy(), reference, atol=ATOL)
+
+
 def test_colbert_kd_scores_bad_shapes() -> None:
     rng = np.random.default_rng(14)
     with pytest.raises(ValueError, match=r"documents_embeddings.*4-D.*\(4, 9, 16\)"):
         mp.colbert_kd_scores(unit(rng, 4, 6, 16), unit(rng, 4, 9, 16))
     with pytest.raises(ValueError, match=r"documents_mask.*\(4, 5, 9\)"):
         mp.colbert_kd_scores(unit(rng, 4, 6, 16), unit(rng, 4, 5, 9, 16), None, np.ones((4, 9)))
+    with pytest.raises(ValueError, match=r"documents_embeddings.*zero tokens.*\(4, 5, 0, 16\)"):
+        mp.colbert_kd_scores(unit(rng, 4, 6, 16), np.zeros((4, 5, 0, 16), np.float32))

@@ -384,21 +384,6 @@ _TORCH_REFERENCE: dict[str, Callable[..., torch.Tensor]] = {
 # --------------------------------------------------------------------------
 
 
-def _packed_nonempty(flat: np.ndarray, lengths: np.ndarray) -> tuple[Any, np.ndarray]:
-    """A :class:`maxsim.PackedDocs` over the non-empty documents of ``flat``.
-
-    Empty documents own no rows, so the non-empty ones stay contiguous and
-    the offsets are just the start rows of the kept documents (no copy).
-    Returns the packed docs and the boolean array of kept documents.
-    """
-    lengths = np.asarray(lengths, dtype=np.int64)
-    keep = lengths > 0
-    bounds = np.zeros(lengths.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lengths, out=bounds[1:])
-    offsets = np.append(bounds[:-1][keep], bounds[-1])
-    return _maxsim.PackedDocs(flat, offsets), keep
-
-
 def _zero_floor_arg(zero_floor: np.ndarray | None) -> Any:
     """Pass ``zero_floor`` to the core in its cheapest form."""
     if zero_floor is None or not zero_floor.any():
@@ -442,6 +427,32 @@ def _batch_scores(
     return out
 
 
+def _unmasked_documents(
+    docs: np.ndarray, documents_mask: np.ndarray
+) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """The unmasked tokens of each padded document, as PyLate scores them.
+
+    ``docs`` is ``(Nd, Ld, d)`` float32, ``documents_mask`` ``(Nd, Ld)`` bool.
+    Returns ``(kept, keep, zero_floor)``: ``kept`` holds one ``(n_i, d)``
+    array per document with at least one unmasked token (views when the
+    mask is a prefix, the usual padding; else views of one compacted copy),
+    ``keep`` is the ``(Nd,)`` bool array of those documents, and
+    ``zero_floor`` is ``(len(kept),)`` bool: the kept documents that lost a
+    token, whose similarities PyLate floors at 0 (it multiplies masked
+    similarities by 0). Documents with no unmasked token score exactly 0.
+    """
+    n_docs, doc_len, dim = docs.shape
+    lengths = documents_mask.sum(axis=1, dtype=np.int64)
+    keep = lengths > 0
+    kept_lengths = lengths[keep].tolist()
+    if np.array_equal(documents_mask, np.arange(doc_len) < lengths[:, None]):
+        kept = [docs[i, :n] for i, n in zip(np.flatnonzero(keep).tolist(), kept_lengths)]
+    else:
+        flat = docs.reshape(n_docs * doc_len, dim)[documents_mask.reshape(-1)]
+        kept = np.split(flat, np.cumsum(kept_lengths)[:-1]) if kept_lengths else []
+    return kept, keep, lengths[keep] < doc_len
+
+
 def _score_matrix(
     queries: np.ndarray | list[np.ndarray],
     docs: np.ndarray | list[np.ndarray],
@@ -465,23 +476,10 @@ def _score_matrix(
                         f"{docs_name}[{i}]: document has zero tokens (shape {d.shape})"
                     )
         return _batch_scores(queries, docs, n_docs, queries_mask, None)
-    # Keep only the unmasked tokens; a document that lost any token gets the
-    # zero floor (PyLate multiplies its masked similarities by 0).
-    assert isinstance(docs, np.ndarray)
-    n_docs, doc_len, dim = docs.shape
-    lengths = documents_mask.sum(axis=1, dtype=np.int64)
-    zero_floor = lengths < doc_len
+    kept, keep, zero_floor = _unmasked_documents(docs, documents_mask)
     out = np.zeros((len(queries), n_docs), dtype=np.float32)
-    if not lengths.any():
-        return out  # every token masked: every similarity is 0
-    keep = lengths > 0
-    if np.array_equal(documents_mask, np.arange(doc_len) < lengths[:, None]):
-        # Padding at the end (the usual case): views of the real tokens, no copy.
-        kept: Any = [docs[i, :n] for i, n in enumerate(lengths.tolist()) if n]
-    else:
-        flat = docs.reshape(n_docs * doc_len, dim)[documents_mask.reshape(-1)]
-        kept, keep = _packed_nonempty(flat, lengths)
-    out[:, keep] = _batch_scores(queries, kept, int(keep.sum()), queries_mask, zero_floor[keep])
+    if kept:
+        out[:, keep] = _batch_scores(queries, kept, len(kept), queries_mask, zero_floor)
     return out
 
 
@@ -621,15 +619,42 @@ def colbert_kd_scores(
     dm = _mask(documents_mask, "documents_mask", docs.shape[:3])
     if qm is _NOT_BINARY or dm is _NOT_BINARY:
         return _call_original_scores("colbert_kd_scores", args, backend)
-    out = np.zeros(docs.shape[:2], dtype=np.float32)
-    for b in range(queries.shape[0]):
-        out[b] = _score_matrix(
-            queries[b : b + 1],
-            docs[b],
-            None if qm is None else qm[b : b + 1],  # type: ignore[index]
-            None if dm is None else dm[b],  # type: ignore[index]
-            f"documents_embeddings[{b}]",
-        )[0]
+    batch, n_candidates, doc_len, _ = docs.shape
+    if dm is None and n_candidates and doc_len == 0:
+        raise ValueError(
+            "documents_embeddings: documents have zero tokens "
+            f"({_describe(documents_embeddings)}); MaxSim needs at least one token per document"
+        )
+    # Every row in one native call (query b against its own candidates):
+    # a call per row let the thread pool fall asleep between rows.
+    group_queries: list[np.ndarray] = []
+    group_docs: list[np.ndarray] = []
+    floors: list[np.ndarray] = []
+    targets: list[np.ndarray] = []  # flat positions in `out` of each group's documents
+    all_kept = np.ones(n_candidates, dtype=bool)
+    no_floor = np.zeros(n_candidates, dtype=bool)
+    for b in range(batch):
+        query = queries[b] if qm is None else queries[b][qm[b]]  # type: ignore[index]
+        if query.shape[0] == 0:
+            continue  # every query token masked: the row scores 0
+        if dm is None:
+            kept, keep, floor = list(docs[b]), all_kept, no_floor
+        else:
+            kept, keep, floor = _unmasked_documents(docs[b], dm[b])  # type: ignore[index]
+        if not kept:
+            continue  # every document token masked: every similarity is 0
+        group_queries.append(query)
+        group_docs.extend(kept)
+        floors.append(floor)
+        targets.append(b * n_candidates + np.flatnonzero(keep))
+    out = np.zeros((batch, n_candidates), dtype=np.float32)
+    if group_queries:
+        offsets = [0, *itertools.accumulate(len(t) for t in targets)]
+        zero_floor = np.concatenate(floors)
+        scores = _native.maxsim_list_groups(
+            group_queries, group_docs, offsets, zero_floor if zero_floor.any() else None
+        )
+        out.reshape(-1)[np.concatenate(targets)] = scores
     return torch.from_numpy(out).to(_out_dtype(*args))
 
 
