@@ -3,13 +3,19 @@
 ``maxsim.scores`` and ``maxsim.pylate.rerank`` take a list of ready arrays
 (C-contiguous float32 numpy, one width) after one native pass over the list
 (``_native.ready_f32_list``); any other list is converted and checked entry by
-entry in Python. This times both paths on the same lists in one process by
-stubbing the check out for the per-entry rows, alternating rounds: the PyLate
-``rerank`` workload of ``maxsim bench --suite pylate`` (10 queries of 32 tokens,
-1000 candidates of 50-300 tokens each, d = 128), through ``maxsim.pylate.rerank``
-and through ``maxsim.scores`` per query. Needs torch (``maxsim.pylate``).
+entry in Python. Lists of float16 or ml_dtypes bfloat16 arrays have their own
+one-pass check (``_native.ready_half_list``; ``--dtypes``), and the native
+layer takes those arrays as they are; ``rerank`` converts bfloat16 candidates
+to float32 either way, so its bfloat16 row is skipped.
+
+This times both paths on the same lists in one process by stubbing the check
+out for the per-entry rows, alternating rounds: the PyLate ``rerank`` workload
+of ``maxsim bench --suite pylate`` (10 queries of 32 tokens, 1000 candidates of
+50-300 tokens each, d = 128), through ``maxsim.pylate.rerank`` and through
+``maxsim.scores`` per query. Needs torch (``maxsim.pylate``) and ml_dtypes.
 
     PYTHONPATH=python python3 benches/bench_list_path.py [--threads 1,2] [--rounds 3]
+        [--dtypes float32,float16,bfloat16]
 """
 
 from __future__ import annotations
@@ -33,14 +39,14 @@ from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
 
 
 @contextlib.contextmanager
-def per_entry_path() -> Iterator[None]:
-    """Every list takes the per-entry conversion (the check reports "not ready")."""
-    ready = _native.ready_f32_list
-    _native.ready_f32_list = lambda docs: None
+def per_entry_path(check: str) -> Iterator[None]:
+    """Every list takes the per-entry conversion (``check`` reports "not ready")."""
+    ready = getattr(_native, check)
+    setattr(_native, check, lambda docs: None)
     try:
         yield
     finally:
-        _native.ready_f32_list = ready
+        setattr(_native, check, ready)
 
 
 def main() -> None:
@@ -48,27 +54,39 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--dtypes", default="float32")
     args = parser.parse_args()
 
     import maxsim.pylate as mp
+    import ml_dtypes
 
-    ids, queries, docs = rerank_workload(FULL)
-    calls = {
-        "maxsim.pylate.rerank": lambda: mp.rerank(ids, queries, docs),
-        "maxsim.scores per query": lambda: [maxsim.scores(q, d) for q, d in zip(queries, docs)],
-    }
-    print("| call | threads | per-entry ms | one-pass ms | speedup |")
-    print("|---|---|---:|---:|---:|")
-    for threads in (int(t) for t in args.threads.split(",")):
-        maxsim.set_num_threads(threads)
-        for name, call in calls.items():
-            per_entry, one_pass = [], []
-            for _ in range(args.rounds):
-                with per_entry_path():
-                    per_entry.append(1e3 * median_seconds(call, args.repeat))
-                one_pass.append(1e3 * median_seconds(call, args.repeat))
-            old, new = float(np.median(per_entry)), float(np.median(one_pass))
-            print(f"| {name} | {threads} | {old:.1f} | {new:.1f} | {old / new:.2f}x |")
+    ids, queries, docs32 = rerank_workload(FULL)
+    dtypes = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+    print("| call | dtype | threads | per-entry ms | one-pass ms | speedup |")
+    print("|---|---|---|---:|---:|---:|")
+    for dtype in args.dtypes.split(","):
+        docs = [[d.astype(dtypes[dtype]) for d in group] for group in docs32]
+        check = "ready_f32_list" if dtype == "float32" else "ready_half_list"
+        calls = {
+            "maxsim.pylate.rerank": lambda docs=docs: mp.rerank(ids, queries, docs),
+            "maxsim.scores per query": lambda docs=docs: [
+                maxsim.scores(q, d) for q, d in zip(queries, docs)
+            ],
+        }
+        if dtype == "bfloat16":
+            del calls["maxsim.pylate.rerank"]
+        for threads in (int(t) for t in args.threads.split(",")):
+            maxsim.set_num_threads(threads)
+            for name, call in calls.items():
+                per_entry, one_pass = [], []
+                for _ in range(args.rounds):
+                    with per_entry_path(check):
+                        per_entry.append(1e3 * median_seconds(call, args.repeat))
+                    one_pass.append(1e3 * median_seconds(call, args.repeat))
+                old, new = float(np.median(per_entry)), float(np.median(one_pass))
+                print(
+                    f"| {name} | {dtype} | {threads} | {old:.1f} | {new:.1f} | {old / new:.2f}x |"
+                )
 
 
 if __name__ == "__main__":

@@ -99,3 +99,102 @@ def test_ready_list_errors(rng):
     other_width = [docs[0], np.ascontiguousarray(docs[1][:, :3])]
     with pytest.raises(ValueError, match=r"docs\[1\]: dimension 3"):
         maxsim.scores(q, other_width)
+
+
+# ------------------------------------------------- float16 / bfloat16 lists
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+HALF = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+
+
+def _half_docs(rng: np.random.Generator, lengths: list[int], dim: int, dtype: str) -> list:
+    return [normalised(rng, n, dim).astype(HALF[dtype]) for n in lengths]
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_ready_half_list(rng, dtype):
+    docs = _half_docs(rng, [1, 5, 300], 24, dtype)
+    assert _native.ready_half_list(docs) == (dtype, 24)
+    assert _native.ready_half_list(tuple(docs)) == (dtype, 24)
+    assert _native.ready_f32_list(docs) is None
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        pytest.param(lambda d: d.astype(np.float32), id="float32"),
+        pytest.param(lambda d: d.view(np.uint16), id="uint16-bits"),
+        pytest.param(lambda d: d.view(np.int16), id="int16"),
+        pytest.param(lambda d: np.asfortranarray(d), id="fortran-order"),
+        pytest.param(lambda d: d[::2], id="strided-rows"),
+        pytest.param(lambda d: d[:0], id="zero-rows"),
+        pytest.param(lambda d: np.ascontiguousarray(d[:, :5]), id="other-width"),
+        pytest.param(lambda d: d[0], id="1-D"),
+        pytest.param(lambda d: d[None], id="3-D"),
+        pytest.param(lambda d: d.astype(d.dtype.newbyteorder(">")), id="big-endian"),
+        pytest.param(
+            lambda d: np.frombuffer(b"\0" + d.tobytes(), d.dtype, d.size, 1).reshape(d.shape),
+            id="misaligned",
+        ),
+    ],
+)
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_not_ready(rng, spoil, dtype):
+    docs = _half_docs(rng, [4, 6, 3], 8, dtype)
+    docs[1] = spoil(docs[1])
+    assert _native.ready_half_list(docs) is None
+
+
+def test_half_not_ready_mixed_and_containers(rng):
+    f16 = _half_docs(rng, [4, 6], 8, "float16")
+    bf16 = _half_docs(rng, [4, 6], 8, "bfloat16")
+    assert _native.ready_half_list([f16[0], bf16[1]]) is None
+    assert _native.ready_half_list([]) is None
+    assert _native.ready_half_list(np.stack([f16[0], f16[0]])) is None
+    assert _native.ready_half_list([f16[0], None]) is None
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_lists_score_their_widened_values(rng, dtype):
+    """Ready lists (taken as they are) and lists needing conversion (strided,
+    Fortran order, big-endian) both score the 16-bit values exactly widened."""
+    dim = 38  # even, so bfloat16 takes its in-place screen
+    q = normalised(rng, 9, dim)
+    docs = _half_docs(rng, [1, 2, 17, 400, 64], dim, dtype)
+    expected = [reference_maxsim(q, d.astype(np.float32)) for d in docs]
+    np.testing.assert_allclose(maxsim.scores(q, docs), expected, rtol=0, atol=1e-5)
+    mixed = [
+        docs[0],
+        np.asfortranarray(docs[1]),
+        np.repeat(docs[2], 2, axis=0)[::2],
+        docs[3].astype(docs[3].dtype.newbyteorder(">")),
+        docs[4],
+    ]
+    assert _native.ready_half_list(mixed) is None
+    np.testing.assert_array_equal(maxsim.scores(q, mixed), maxsim.scores(q, docs))
+
+
+def test_half_list_native_checks_dtype(rng):
+    """The native list functions take float16 / bfloat16 arrays as they are,
+    and name the entry, shape and dtype of anything else."""
+    q = normalised(rng, 3, 8)
+    f16 = _half_docs(rng, [4, 6], 8, "float16")
+    got = _native.maxsim_half_list([q], f16, 8, False)
+    bits = _native.maxsim_half_list([q], [d.view(np.uint16) for d in f16], 8, False)
+    np.testing.assert_array_equal(got, bits)
+    with pytest.raises(TypeError, match=r"docs\[0\]: expected a 2-D bfloat16 .*float16"):
+        _native.maxsim_half_list([q], f16, 8, True)  # float16 arrays declared bfloat16
+    with pytest.raises(TypeError, match=r"docs\[1\]: .*shape \[6, 8\] dtype int16"):
+        _native.maxsim_half_list([q], [f16[0], f16[1].view(np.int16)], 8, False)
+    with pytest.raises(TypeError, match=r"docs\[0\]: .*shape \[1, 4, 8\] dtype float16"):
+        _native.maxsim_half_list_groups([q], [f16[0][None]], [0, 1], False)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_ready_list_nan_check(rng, dtype):
+    q = normalised(rng, 3, 8)
+    docs = _half_docs(rng, [4, 6, 2], 8, dtype)
+    docs[2][1, 3] = np.nan
+    assert _native.ready_half_list(docs) == (dtype, 8)
+    with pytest.raises(ValueError, match=r"docs\[2\]: contains NaN"):
+        maxsim.scores(q, docs, check_finite=True)

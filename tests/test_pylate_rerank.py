@@ -108,6 +108,7 @@ def test_rerank_float16_candidates(form, monkeypatch) -> None:
             maxsim_half_list_groups=spy,
             maxsim_list_groups=native.maxsim_list_groups,
             ready_f32_list=native.ready_f32_list,
+            ready_half_list=native.ready_half_list,
         ),
     )
     got = mp.rerank(ids, queries, half)

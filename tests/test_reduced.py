@@ -103,14 +103,28 @@ def assert_within(got, want, bound, what=""):
 def half_inputs(docs32: np.ndarray, dtype: str):
     """The same 3-D float32 documents in every accepted 16-bit form."""
     torch = pytest.importorskip("torch")
+    n_docs, doc_len, dim = docs32.shape
+    offsets = np.arange(n_docs + 1) * doc_len
     if dtype == "float16":
         a = docs32.astype(np.float16)
-        return {"numpy": a, "torch": torch.from_numpy(a), "list": list(a)}
+        swapped = a.astype(a.dtype.newbyteorder("S"))  # same values, bytes swapped
+        return {
+            "numpy": a,
+            "torch": torch.from_numpy(a),
+            "list": list(a),
+            "torch list": list(torch.from_numpy(a)),
+            "packed": maxsim.PackedDocs(a.reshape(-1, dim), offsets),
+            "byte-swapped": swapped,
+            "byte-swapped list": list(swapped),
+            "byte-swapped packed": maxsim.PackedDocs(swapped.reshape(-1, dim), offsets),
+        }
     a = docs32.astype(BF16)
     return {
         "numpy": a,
         "torch": torch.from_numpy(docs32).to(torch.bfloat16),
-        "list": [torch.from_numpy(d).to(torch.bfloat16) for d in docs32],
+        "list": list(a),
+        "torch list": [torch.from_numpy(d).to(torch.bfloat16) for d in docs32],
+        "packed": maxsim.PackedDocs(a.reshape(-1, dim), offsets),
     }
 
 

@@ -5,8 +5,8 @@ use crate::errors::to_py;
 use maxsim_core::float::{maxsim_scores_batch, PreparedQueries, ScoreOptions};
 use maxsim_core::{topk_desc, DocSet};
 use numpy::{
-    Element, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2,
-    PyReadonlyArray3, PyUntypedArrayMethods,
+    Element, PyArray1, PyArray2, PyArrayDescrMethods, PyArrayMethods, PyReadonlyArray1,
+    PyReadonlyArray2, PyReadonlyArray3, PyUntypedArray, PyUntypedArrayMethods,
 };
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -214,6 +214,51 @@ fn ready_f32_list(docs: &Bound<'_, PyAny>) -> Option<usize> {
     }
 }
 
+/// `(dtype, width)` when every entry of `docs` (a list or tuple) is an
+/// aligned, C-contiguous 2-D numpy array of one 16-bit float dtype, float16
+/// or ml_dtypes bfloat16 (`dtype` is its name), in native byte order, of shape
+/// `(len_i, width)` with `len_i >= 1` and one `width >= 1`; `None`
+/// otherwise, and for an empty sequence: [`ready_f32_list`]'s question for
+/// half documents, which `maxsim_half_list` then takes as they are.
+#[pyfunction]
+fn ready_half_list(docs: &Bound<'_, PyAny>) -> Option<(&'static str, usize)> {
+    fn kind_of(item: &Bound<'_, PyAny>) -> Option<(u8, usize)> {
+        let array = item.cast::<PyUntypedArray>().ok()?;
+        let dtype = array.dtype();
+        let half = dtype.itemsize() == 2
+            && dtype.is_native_byteorder() != Some(false)
+            && matches!(dtype.char(), args::FLOAT16_CHAR | args::BFLOAT16_CHAR);
+        let ready = half && array.is_aligned() && array.is_c_contiguous();
+        match array.shape() {
+            &[n_tokens, width] if ready && n_tokens >= 1 && width >= 1 => {
+                Some((dtype.char(), width))
+            }
+            _ => None,
+        }
+    }
+    fn common<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<(u8, usize)> {
+        let first = kind_of(&items.next()?)?;
+        items
+            .all(|item| kind_of(&item) == Some(first))
+            .then_some(first)
+    }
+    let kind = if let Ok(list) = docs.cast::<PyList>() {
+        common(list.iter())
+    } else if let Ok(tuple) = docs.cast::<PyTuple>() {
+        common(tuple.iter())
+    } else {
+        None
+    };
+    kind.map(|(char, width)| {
+        let name = if char == args::BFLOAT16_CHAR {
+            "bfloat16"
+        } else {
+            "float16"
+        };
+        (name, width)
+    })
+}
+
 /// Row-wise top-k of a `(n_rows, n)` float32 score matrix: `(scores, indices)`,
 /// each `(n_rows, min(k, n))`, best first, ties to the lower index.
 #[pyfunction]
@@ -251,6 +296,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(maxsim_list, m)?)?;
     m.add_function(wrap_pyfunction!(topk_rows, m)?)?;
     m.add_function(wrap_pyfunction!(ready_f32_list, m)?)?;
+    m.add_function(wrap_pyfunction!(ready_half_list, m)?)?;
     m.add_function(wrap_pyfunction!(maxsim_list_groups, m)?)?;
     Ok(())
 }

@@ -93,24 +93,26 @@ fn maxsim_half_packed<'py>(
     run_half(py, queries, set, bf16, zero_floor)
 }
 
-/// Scores against a list of `(len_i, d)` 16-bit documents (uint16 bits).
+/// Scores against a list of `(len_i, d)` 16-bit documents: float16 or
+/// bfloat16 arrays as they are, or their uint16 bits ([`args::half_arrays`]).
 #[pyfunction]
 #[pyo3(signature = (queries, docs, dim, bf16, queries_mask=None, zero_floor=None))]
 fn maxsim_half_list<'py>(
     py: Python<'py>,
     queries: args::ArrayList2<'py, f32>,
-    docs: args::ArrayList2<'py, u16>,
+    docs: args::UntypedList<'py>,
     dim: usize,
     bf16: bool,
     queries_mask: Option<args::ArrayList1<'py, bool>>,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray2<f32>>> {
+    let docs = args::half_arrays(docs, bf16, "docs")?;
     let set = args::list_docs(&docs, dim, "docs", args::doc_dim_mismatch(dim))?;
     let queries = Queries::new(queries, queries_mask);
     run_half(py, queries, set, bf16, zero_floor)
 }
 
-/// `maxsim_list_groups` for 16-bit documents (uint16 bits; `bf16` selects
+/// `maxsim_list_groups` for 16-bit documents (as in [`maxsim_half_list`]; `bf16` selects
 /// bfloat16, else float16): query `g` against `docs[group_offsets[g]..
 /// group_offsets[g + 1]]` only, every group in one call. Returns
 /// `(len(docs),)` float32. `maxsim.pylate.rerank` uses it for float16
@@ -120,11 +122,12 @@ fn maxsim_half_list<'py>(
 fn maxsim_half_list_groups<'py>(
     py: Python<'py>,
     queries: args::ArrayList2<'py, f32>,
-    docs: args::ArrayList2<'py, u16>,
+    docs: args::UntypedList<'py>,
     group_offsets: Vec<usize>,
     bf16: bool,
     zero_floor: Option<PyReadonlyArray1<'py, bool>>,
 ) -> PyResult<Py<PyArray1<f32>>> {
+    let docs = args::half_arrays(docs, bf16, "docs")?;
     crate::float::score_groups(
         py,
         &queries,
