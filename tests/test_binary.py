@@ -287,7 +287,10 @@ def test_rescore_default_matches_sentence_transformers(rng, mult):
     np.testing.assert_allclose(scores, st_scores, rtol=1e-6, atol=1e-5)
 
 
-@pytest.mark.parametrize("store", ["float32", "float16", "int8", "float64", "torch"])
+STORES = ["float32", "float16", "int8", "float64", "torch", "float32-swapped", "float16-swapped"]
+
+
+@pytest.mark.parametrize("store", STORES)
 def test_rescore_with_db_float_matches_numpy(rng, store):
     n, dim = 2000, 77
     corpus = rng.standard_normal((n, dim)).astype(np.float32)
@@ -302,6 +305,9 @@ def test_rescore_with_db_float_matches_numpy(rng, store):
     elif store == "torch":
         torch = pytest.importorskip("torch")
         db_float = torch.from_numpy(corpus)
+    elif store.endswith("-swapped"):  # same values, bytes in the other order
+        stored = corpus.astype(store.split("-")[0])
+        db_float = stored.astype(stored.dtype.newbyteorder("S"))
     else:
         db_float = corpus
     values = (

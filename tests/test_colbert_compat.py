@@ -167,6 +167,26 @@ def test_score_numpy_and_half_inputs() -> None:
     )
 
 
+def test_score_byte_swapped_numpy_inputs() -> None:
+    """numpy arrays in the other byte order (which torch cannot wrap) score as
+    the same values in native order, in D's dtype."""
+    rng = np.random.default_rng(4)
+    _, D_padded, D_mask = padded_batch(rng, [3, 7], 8)
+    Q = unit(rng, 1, 4, 8).numpy()
+    D = D_padded.numpy()
+
+    def swap(x: np.ndarray) -> np.ndarray:
+        return x.astype(x.dtype.newbyteorder("S"))
+
+    expected = mc.score(Q, D, D_mask.numpy())
+    got = mc.score(swap(Q), swap(D), D_mask.numpy())
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=0, rtol=0)
+    flat, lengths = D.reshape(-1, 8), np.array([7, 7])
+    got_packed = mc.score_packed(swap(Q), swap(flat), swap(lengths))
+    torch.testing.assert_close(got_packed, mc.score_packed(Q, flat, lengths), atol=0, rtol=0)
+
+
 def test_score_bad_input() -> None:
     rng = np.random.default_rng(4)
     _, D_padded, D_mask = padded_batch(rng, [3, 7], 8)

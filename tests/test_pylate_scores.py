@@ -339,3 +339,30 @@ def test_colbert_kd_scores_bad_shapes() -> None:
         mp.colbert_kd_scores(unit(rng, 4, 6, 16), unit(rng, 4, 5, 9, 16), None, np.ones((4, 9)))
     with pytest.raises(ValueError, match=r"documents_embeddings.*zero tokens.*\(4, 5, 0, 16\)"):
         mp.colbert_kd_scores(unit(rng, 4, 6, 16), np.zeros((4, 5, 0, 16), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_byte_swapped_numpy_inputs_score_their_values(dtype) -> None:
+    """numpy arrays in the other byte order (``'>f4'`` on a little-endian
+    machine, which torch cannot even wrap) score exactly as the same values in
+    native order, in every drop-in."""
+    rng = np.random.default_rng(15)
+    q = unit(rng, 3, 5, 16).astype(dtype)
+    d = unit(rng, 4, 7, 16).astype(dtype)
+
+    def swap(x: np.ndarray) -> np.ndarray:
+        return x.astype(x.dtype.newbyteorder("S"))
+
+    assert not swap(q).dtype.isnative
+    torch.testing.assert_close(
+        mp.colbert_scores(swap(q), swap(d)), mp.colbert_scores(q, d), atol=0, rtol=0
+    )
+    torch.testing.assert_close(
+        mp.colbert_scores_pairwise(swap(q), swap(d[:3])),
+        mp.colbert_scores_pairwise(q, d[:3]),
+        atol=0,
+        rtol=0,
+    )
+    kd_docs = np.stack([d[:2], d[2:], d[1:3]])  # (3, 2, 7, 16): 2 candidates per query
+    got = mp.colbert_kd_scores(swap(q), swap(kd_docs))
+    torch.testing.assert_close(got, mp.colbert_kd_scores(q, kd_docs), atol=0, rtol=0)

@@ -241,6 +241,8 @@ def search(query_codes: Any, db_codes: Any, k: int) -> Tuple[np.ndarray, np.ndar
 def _as_db_float(db_float: Any, n: int, dim: int) -> dict:
     """Keyword arguments for the native rescoring: float32, float16 or int8 storage."""
     array = _to_numpy(db_float, "db_float")
+    if not array.dtype.isnative:  # byte-swapped storage: the native layer reads raw bits
+        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype.name == "bfloat16":
         array = array.astype(np.float32)
     if array.dtype not in (np.float32, np.float16, np.float64, np.int8):

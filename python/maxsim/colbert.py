@@ -100,7 +100,8 @@ def _out_dtype(d: Any) -> torch.dtype:
     if isinstance(d, torch.Tensor) and d.is_floating_point():
         return d.dtype
     if isinstance(d, np.ndarray) and d.dtype.kind == "f":
-        return torch.from_numpy(np.empty(0, dtype=d.dtype)).dtype
+        # Byte order does not change the dtype (torch only takes native order).
+        return torch.from_numpy(np.empty(0, dtype=d.dtype.newbyteorder("="))).dtype
     return torch.float32
 
 

@@ -96,7 +96,8 @@ def _torch_dtype(x: Any) -> torch.dtype:
         return x.dtype
     if isinstance(x, np.ndarray):
         try:
-            return torch.from_numpy(np.empty(0, dtype=x.dtype)).dtype
+            # Byte order does not change the dtype (torch only takes native order).
+            return torch.from_numpy(np.empty(0, dtype=x.dtype.newbyteorder("="))).dtype
         except TypeError:
             return torch.float32
     if isinstance(x, (list, tuple)) and x and isinstance(x[0], torch.Tensor):
