@@ -6,7 +6,9 @@
 entry in Python. Lists of float16 or ml_dtypes bfloat16 arrays have their own
 one-pass check (``_native.ready_half_list``; ``--dtypes``), and the native
 layer takes those arrays as they are; ``rerank`` converts bfloat16 candidates
-to float32 either way, so its bfloat16 row is skipped.
+to float32 either way, so its bfloat16 row is skipped. Lists of CPU tensors
+(``--dtypes torch-float32,torch-float16``) are first viewed as numpy arrays in
+one pass (``tensor_views``; the per-entry rows skip that).
 
 This times both paths on the same lists in one process by stubbing the check
 out for the per-entry rows, alternating rounds: the PyLate ``rerank`` workload
@@ -25,7 +27,7 @@ import contextlib
 import importlib.util
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -39,14 +41,27 @@ from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
 
 
 @contextlib.contextmanager
-def per_entry_path(check: str) -> Iterator[None]:
-    """Every list takes the per-entry conversion (``check`` reports "not ready")."""
-    ready = getattr(_native, check)
-    setattr(_native, check, lambda docs: None)
+def per_entry_path(dtype: str) -> Iterator[None]:
+    """Every list takes the per-entry conversion: the readiness check of
+    ``dtype`` reports "not ready", or (for tensor lists) the one-pass numpy
+    views are skipped."""
+    import maxsim._core
+    import maxsim.pylate
+
+    if dtype.startswith("torch-"):
+        stubs = [(maxsim._core, "tensor_views"), (maxsim.pylate, "tensor_views")]
+        stub: Any = lambda items: items  # noqa: E731
+    else:
+        stubs = [(_native, "ready_f32_list" if dtype == "float32" else "ready_half_list")]
+        stub = lambda docs: None  # noqa: E731
+    saved = [getattr(module, name) for module, name in stubs]
+    for module, name in stubs:
+        setattr(module, name, stub)
     try:
         yield
     finally:
-        setattr(_native, check, ready)
+        for (module, name), original in zip(stubs, saved):
+            setattr(module, name, original)
 
 
 def main() -> None:
@@ -59,28 +74,31 @@ def main() -> None:
 
     import maxsim.pylate as mp
     import ml_dtypes
+    import torch
 
     ids, queries, docs32 = rerank_workload(FULL)
     dtypes = {"float32": np.float32, "float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
     print("| call | dtype | threads | per-entry ms | one-pass ms | speedup |")
     print("|---|---|---|---:|---:|---:|")
     for dtype in args.dtypes.split(","):
-        docs = [[d.astype(dtypes[dtype]) for d in group] for group in docs32]
-        check = "ready_f32_list" if dtype == "float32" else "ready_half_list"
+        numpy_dtype = dtypes[dtype.removeprefix("torch-")]
+        docs: list = [[d.astype(numpy_dtype) for d in group] for group in docs32]
+        if dtype.startswith("torch-"):
+            docs = [[torch.from_numpy(d) for d in group] for group in docs]
         calls = {
             "maxsim.pylate.rerank": lambda docs=docs: mp.rerank(ids, queries, docs),
             "maxsim.scores per query": lambda docs=docs: [
                 maxsim.scores(q, d) for q, d in zip(queries, docs)
             ],
         }
-        if dtype == "bfloat16":
+        if dtype.endswith("bfloat16"):
             del calls["maxsim.pylate.rerank"]
         for threads in (int(t) for t in args.threads.split(",")):
             maxsim.set_num_threads(threads)
             for name, call in calls.items():
                 per_entry, one_pass = [], []
                 for _ in range(args.rounds):
-                    with per_entry_path(check):
+                    with per_entry_path(dtype):
                         per_entry.append(1e3 * median_seconds(call, args.repeat))
                     one_pass.append(1e3 * median_seconds(call, args.repeat))
                 old, new = float(np.median(per_entry)), float(np.median(one_pass))

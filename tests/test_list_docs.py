@@ -198,3 +198,49 @@ def test_half_ready_list_nan_check(rng, dtype):
     assert _native.ready_half_list(docs) == (dtype, 8)
     with pytest.raises(ValueError, match=r"docs\[2\]: contains NaN"):
         maxsim.scores(q, docs, check_finite=True)
+
+
+# ------------------------------------------------------------ torch lists
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param(lambda a: torch.from_numpy(a), id="float32"),
+        pytest.param(lambda a: torch.from_numpy(a).half(), id="float16"),
+        pytest.param(lambda a: torch.from_numpy(a).bfloat16(), id="bfloat16"),
+        pytest.param(lambda a: torch.from_numpy(a).double(), id="float64"),
+        pytest.param(lambda a: torch.from_numpy(a).requires_grad_(), id="requires-grad"),
+        pytest.param(lambda a: torch.from_numpy(np.asfortranarray(a)), id="non-contiguous"),
+    ],
+)
+def test_torch_lists_score_their_values(rng, form):
+    """A list of CPU tensors is viewed through ``Tensor.numpy()`` in one pass
+    when it can be (float32, float16), and converted per tensor otherwise;
+    either way the scores are those of the tensors' values (exact for
+    float32/float16/bfloat16 values, which float32 holds exactly; float64
+    rounds to float32)."""
+    dim = 24
+    q = normalised(rng, 7, dim)
+    arrays = [normalised(rng, n, dim) for n in (1, 5, 40, 3)]
+    tensors = [form(a) for a in arrays]
+    values = [t.detach().float().numpy() for t in tensors]
+    expected = [reference_maxsim(q, v) for v in values]
+    np.testing.assert_allclose(maxsim.scores(q, tensors), expected, rtol=0, atol=1e-5)
+    np.testing.assert_array_equal(maxsim.scores(q, tensors), maxsim.scores(q, values))
+    # A list starting with a tensor and continuing with arrays.
+    mixed = [tensors[0], *values[1:]]
+    np.testing.assert_array_equal(maxsim.scores(q, mixed), maxsim.scores(q, values))
+
+
+def test_torch_list_errors_name_the_entry(rng):
+    q = normalised(rng, 3, 8)
+    tensors = [torch.from_numpy(normalised(rng, n, 8)) for n in (4, 6)]
+    with pytest.raises(ValueError, match=r"docs\[1\]: dimension 3"):
+        maxsim.scores(q, [tensors[0], tensors[1][:, :3]])
+    with pytest.raises(ValueError, match=r"document 1 has zero tokens"):
+        maxsim.scores(q, [tensors[0], tensors[1][:0]])
+    with pytest.raises(TypeError, match=r"docs\[1\]"):
+        maxsim.scores(q, [tensors[0], tensors[1].int()])

@@ -84,6 +84,33 @@ def test_rerank_mixed_candidate_types_match_pylate() -> None:
 
 @pytest.mark.parametrize(
     "form",
+    [
+        pytest.param(lambda a: torch.from_numpy(a).requires_grad_(), id="requires-grad"),
+        pytest.param(lambda a: torch.from_numpy(np.asfortranarray(a)), id="non-contiguous"),
+        pytest.param(lambda a: torch.from_numpy(a).double(), id="float64"),
+        pytest.param(lambda a: torch.from_numpy(a).bfloat16(), id="bfloat16"),
+    ],
+)
+def test_rerank_tensor_candidates_that_need_conversion(form) -> None:
+    """Tensor candidates are viewed as numpy arrays in one pass; the ones that
+    cannot be (a gradient, bfloat16) or that the view does not make ready
+    (strides, float64) take the per-candidate conversion, and a group whose
+    first candidate is a tensor but whose others are not does too. Results:
+    PyLate's on the same values as float32 numpy."""
+    ids, queries, docs = make_workload(4)
+    values = [[form(d).detach().float().numpy() for d in group] for group in docs]
+    expected = pylate_rank.rerank(ids, queries, values)
+    candidates = [[form(d) for d in group] for group in docs]
+    assert_same_results(mp.rerank(ids, queries, candidates), expected)
+    mixed = [
+        [c if j == 0 else v for j, (c, v) in enumerate(zip(cs, vs))]
+        for cs, vs in zip(candidates, values)
+    ]
+    assert_same_results(mp.rerank(ids, queries, mixed), expected)
+
+
+@pytest.mark.parametrize(
+    "form",
     [pytest.param(lambda a: a, id="numpy"), pytest.param(torch.from_numpy, id="tensor")],
 )
 def test_rerank_float16_candidates(form, monkeypatch) -> None:

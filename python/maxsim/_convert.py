@@ -16,7 +16,7 @@ Rules (documented in the README):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -34,6 +34,26 @@ def c_aligned(x: Any, dtype: Any = None) -> np.ndarray:
 def is_torch_tensor(x: Any) -> bool:
     """True for a ``torch.Tensor`` (checked without importing torch)."""
     return type(x).__module__.startswith("torch") and hasattr(x, "detach")
+
+
+def tensor_views(items: Sequence[Any]) -> Sequence[Any]:
+    """``items`` as numpy arrays when every item is a torch tensor that numpy
+    can view without a copy (on the CPU, no gradient, a numpy dtype: float32
+    and float16 but not bfloat16); else ``items`` unchanged.
+
+    One ``Tensor.numpy()`` per item (about 0.7 µs) lets a list of tensors take
+    the one-pass native readiness checks of numpy lists, instead of about
+    4.5 µs of conversion and checks per item. What the views are (their
+    dtype, strides, shapes) is for those checks to judge.
+    """
+    if not items or not is_torch_tensor(items[0]):
+        return items
+    try:
+        # Raises for a tensor that needs a gradient or is not on the CPU, for
+        # bfloat16, and for an item that is not a tensor.
+        return [t.numpy() for t in items]
+    except (RuntimeError, TypeError, AttributeError):
+        return items
 
 
 def describe(x: Any) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import _native, _reduced
-from ._convert import as_bool_mask, as_float32, as_k, describe, is_torch_tensor
+from ._convert import as_bool_mask, as_float32, as_k, describe, is_torch_tensor, tensor_views
 from ._packed import PackedDocs
 
 DocsLike = Union[np.ndarray, Sequence[np.ndarray], PackedDocs, Any]
@@ -57,6 +57,7 @@ class _Docs:
 
 def _normalise_docs(docs: DocsLike, check_finite: bool) -> _Docs:
     if isinstance(docs, (list, tuple)):
+        docs = tensor_views(docs)  # a list of CPU tensors: their numpy views
         # Every entry already a C-contiguous float32 (len_i >= 1, d) array of one
         # width: nothing to convert or check per document (one native pass).
         width = _native.ready_f32_list(docs)

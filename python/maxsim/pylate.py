@@ -47,7 +47,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 import maxsim as _maxsim
 from maxsim import _native
-from maxsim._convert import c_aligned
+from maxsim._convert import c_aligned, tensor_views
 
 __all__ = [
     "Index",
@@ -866,22 +866,20 @@ class _RerankJob:
         """Checks query ``qi``'s inputs; scores it at once unless it can be batched."""
         q = _token_matrix(query, f"queries_embeddings[{qi}]")
         originals = docs if isinstance(docs, list) else list(docs)
-        width = _native.ready_f32_list(originals)
+        views = tensor_views(originals)
+        width = _native.ready_f32_list(views)
         if width is not None:
-            # C-contiguous float32 (len >= 1, d) numpy arrays of one width, as
-            # PyLate's encode returns them: nothing to convert per candidate.
-            arrays = originals
+            # C-contiguous float32 (len >= 1, d) numpy arrays (or views of CPU
+            # tensors) of one width, as PyLate's encode returns them: nothing
+            # to convert or check per candidate.
+            arrays = views
             dims = {width}
-        elif _ready_half_kind(originals) == "float16":
-            # float16 numpy candidates (a half-precision model's output), as
-            # they are: converting each to float32 in numpy cost about 2 ns
-            # per value, 6x the scoring.
-            arrays = originals
-            dims = {originals[0].shape[1]}
-        elif (half := _ready_f16_list(originals)) is not None:
-            # float16 CPU tensors: their numpy views, scored as stored.
-            arrays = half
-            dims = {half[0].shape[1]}
+        elif _ready_half_kind(views) == "float16":
+            # float16 candidates (a half-precision model's output), as they
+            # are: converting each to float32 in numpy cost about 2 ns per
+            # value, 6x the scoring.
+            arrays = views
+            dims = {views[0].shape[1]}
         else:
             arrays = [
                 _token_matrix(d, f"documents_embeddings[{qi}][{j}]")
@@ -943,27 +941,6 @@ def _ready_half_kind(docs: list[Any]) -> str | None:
     pass); None otherwise."""
     ready = _native.ready_half_list(docs)
     return None if ready is None else ready[0]
-
-
-def _ready_f16_list(docs: list[Any]) -> list[np.ndarray] | None:
-    """The candidates as float16 numpy arrays when every one is a C-contiguous,
-    aligned float16 ``(len >= 1, d)`` numpy array or CPU tensor (no gradient)
-    of one width; None otherwise (they are converted to float32 one by one)."""
-    if not docs:
-        return None
-    out = []
-    for d in docs:
-        if type(d) is torch.Tensor:
-            if d.dtype is not torch.float16 or d.device.type != "cpu" or d.requires_grad:
-                return None
-            d = d.numpy()
-        if type(d) is not np.ndarray or d.dtype != np.float16 or d.ndim != 2:
-            return None
-        if not (d.flags.c_contiguous and d.flags.aligned) or d.shape[0] == 0:
-            return None
-        out.append(d)
-    width = out[0].shape[1]
-    return out if all(d.shape[1] == width for d in out) else None
 
 
 def _score_jobs(jobs: list[_RerankJob]) -> None:
