@@ -601,7 +601,7 @@ pub fn maxsim_scores_batch_with(
     Ok(out)
 }
 
-/// Hamming search for `k × multiplier` candidates followed by [`rescore`]:
+/// Hamming search for `k × multiplier` candidates followed by [`rescore()`]:
 /// `query` is `n_queries × dim` float32, quantized to `ubinary` here (to
 /// `binary` when `flipped`, i.e. the database holds `int8` codes). With
 /// `db_float` the candidates are rescored by exact dot products with the

@@ -50,7 +50,7 @@ pub unsafe trait Popcount8: Copy {
     /// Distances of one query (`w` words at `q`) to eight row-major codes of
     /// `w` words each, code `i` at `rows + i * stride` bytes (unaligned). The
     /// default counts `u64` words with `count_ones`; ISAs without a vector
-    /// popcount override it. `w` is at most [`ROWS_MAX_WORDS`].
+    /// popcount override it. `w` is at most `ROWS_MAX_WORDS`.
     #[inline(always)]
     unsafe fn rows8(q: *const u64, w: usize, rows: *const u8, stride: usize) -> Self {
         let mut lanes = [0u32; GROUP];

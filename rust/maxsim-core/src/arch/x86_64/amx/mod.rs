@@ -23,7 +23,7 @@
 //!   those of every other int8 path.
 //!
 //! Tile configuration is per thread: each parallel task loads it on entry
-//! ([`TileState::new`]) and releases the tiles when done (`Drop`).
+//! (`TileState::new`) and releases the tiles when done (`Drop`).
 
 use crate::dispatch::Kernel;
 use crate::float::PreparedQueries;

@@ -8,7 +8,7 @@
 //!
 //! The scalar `POPCNT` alternative (one `popcnt` per `u64`, four per cycle on
 //! Zen 3) is the portable vocabulary compiled with the `popcnt` feature; it
-//! lives in [`popcnt`] and is measured against this one in the benches.
+//! lives in `popcnt` and is measured against this one in the benches.
 
 use crate::binary::blocked::tile_kernels;
 use crate::binary::layout::GROUP;

@@ -7,7 +7,7 @@
 //! (2) per block of query vectors, screen every token with `vdpbf16ps` (lanes
 //! are query tokens, each step multiplies one bf16 pair of the document,
 //! broadcast, into the pair-interleaved query), tracking per lane the
-//! largest keys (value and token packed in 32 bits, see [`Tracked`]); (3)
+//! largest keys (value and token packed in 32 bits, see `Tracked`); (3)
 //! recompute the candidates with the float32 kernel's FMA chain over the
 //! document's exact (widened) values.
 
