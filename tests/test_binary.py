@@ -449,6 +449,51 @@ def test_index_add_search_and_persist(rng, tmp_path):
     assert d.shape == (0,)
 
 
+@pytest.mark.skipif(faiss is None, reason="faiss-cpu not installed")
+def test_index_reconstruct_remove_reset_match_faiss(rng, tmp_path):
+    """faiss's IndexBinaryFlat names and semantics: reconstruct / reconstruct_n
+    return the stored codes, remove_ids drops indices (repeats and outside
+    ones ignored), renumbers the rest densely and returns the count, reset
+    empties; searches afterwards agree with faiss's on the same operations."""
+    dim, n = 72, 203
+    codes = rng.integers(0, 256, (n, dim // 8), dtype=np.uint8)
+    codes[50:60] = codes[0]  # ties
+    queries = rng.integers(0, 256, (5, dim // 8), dtype=np.uint8)
+    ours = mb.BinaryIndex(dim)
+    ours.add(codes)
+    theirs = faiss.IndexBinaryFlat(dim)
+    theirs.add(codes)
+    for i0, ni in ((0, n), (5, 11), (7, 1), (200, 3), (n, 0)):
+        np.testing.assert_array_equal(ours.reconstruct_n(i0, ni), theirs.reconstruct_n(i0, ni))
+    np.testing.assert_array_equal(ours.reconstruct(9), theirs.reconstruct(9))
+    np.testing.assert_array_equal(ours.reconstruct(n - 1), codes[-1])
+    remove = np.array([3, 3, 0, 57, 202, 8, 9, 10, -1, n, 10_000], dtype=np.int64)
+    assert ours.remove_ids(remove) == theirs.remove_ids(remove) == 7
+    assert ours.ntotal == theirs.ntotal == n - 7
+    np.testing.assert_array_equal(ours.reconstruct_n(), theirs.reconstruct_n(0, theirs.ntotal))
+    for got, want in zip(ours.search(queries, 15), theirs.search(queries, 15)):
+        np.testing.assert_array_equal(got, want)
+    assert ours.remove_ids(np.array([], dtype=np.int64)) == 0
+    # A memory-mapped index: read in place, copied when something is removed.
+    ours.save(tmp_path / "i.mxb")
+    loaded = mb.BinaryIndex.load(tmp_path / "i.mxb")
+    np.testing.assert_array_equal(loaded.reconstruct_n(4, 9), theirs.reconstruct_n(4, 9))
+    assert loaded.remove_ids(np.arange(0, 196, 2)) == 98
+    np.testing.assert_array_equal(loaded.codes(), ours.codes()[1::2])
+    ours.reset()
+    theirs.reset()
+    assert ours.ntotal == theirs.ntotal == 0
+    assert ours.search(queries, 3)[0].shape == (5, 0)
+    ours.add(codes[:2])
+    np.testing.assert_array_equal(ours.codes(), codes[:2])
+    with pytest.raises(ValueError, match=r"key: expected an index in \[0, 2\), got 2"):
+        ours.reconstruct(2)
+    with pytest.raises(ValueError, match=r"ni: expected an integer in \[0, 1\], got 5"):
+        ours.reconstruct_n(1, 5)
+    with pytest.raises(TypeError, match=r"ids: expected a 1-D integer array.*float64"):
+        ours.remove_ids(np.array([0.0]))
+
+
 def test_index_load_rejects_damaged_files(rng, tmp_path):
     index = mb.BinaryIndex(256)
     index.add(rng.standard_normal((50, 256)).astype(np.float32))

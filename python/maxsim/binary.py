@@ -132,6 +132,14 @@ def _as_k(k: Any, name: str = "k") -> int:
     return int(k)
 
 
+def _as_position(value: Any, name: str, upper: int) -> int:
+    """An integer in ``[0, upper]``, else ValueError naming ``name``."""
+    is_integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not is_integer or not 0 <= value <= upper:
+        raise ValueError(f"{name}: expected an integer in [0, {upper}], got {value!r}")
+    return int(value)
+
+
 def _as_float_array(x: Any, name: str, ndims: Tuple[int, ...]) -> np.ndarray:
     """A float array (float16/32/64 kept as they are, bfloat16 widened)."""
     array = _to_numpy(x, name)
@@ -458,6 +466,48 @@ class BinaryIndex:
         groups = words.reshape(-1, w, _GROUP).transpose(0, 2, 1)
         as_bytes = np.ascontiguousarray(groups).astype("<u8", copy=False).view(np.uint8)
         return np.ascontiguousarray(as_bytes.reshape(-1, w * 8)[:n, : self.n_bytes])
+
+    def reconstruct_n(self, i0: int = 0, ni: Optional[int] = None) -> np.ndarray:
+        """Codes ``i0 .. i0 + ni`` (default: to the end), ``(ni, n_bytes)`` uint8
+        ubinary, as faiss's ``reconstruct_n``. Reads only their groups."""
+        i0 = _as_position(i0, "i0", self._n)
+        ni = self._n - i0 if ni is None else _as_position(ni, "ni", self._n - i0)
+        if ni == 0:
+            return np.zeros((0, self.n_bytes), dtype=np.uint8)
+        first, last = i0 // _GROUP, (i0 + ni - 1) // _GROUP
+        gw = self._group_words()
+        groups = self._words[first * gw : (last + 1) * gw]
+        skip = i0 - first * _GROUP
+        return self._deinterleave(groups, skip + ni)[skip:]
+
+    def reconstruct(self, key: int) -> np.ndarray:
+        """Code ``key`` as ``(n_bytes,)`` uint8 ubinary (faiss's ``reconstruct``)."""
+        if self._n == 0 or not isinstance(key, (int, np.integer)) or not 0 <= key < self._n:
+            raise ValueError(f"key: expected an index in [0, {self._n}), got {key!r}")
+        return self.reconstruct_n(int(key), 1)[0]
+
+    def reset(self) -> None:
+        """Removes every code (faiss's ``reset``)."""
+        self._n = 0
+        self._words = np.zeros(0, dtype=np.uint64)
+
+    def remove_ids(self, ids: Any) -> int:
+        """Removes the codes at indices ``ids`` (1-D integers; repeats and
+        indices outside ``[0, ntotal)`` are ignored) and returns how many were
+        removed. The remaining codes keep their insertion order and are
+        renumbered densely, as faiss's ``IndexBinaryFlat.remove_ids`` does."""
+        array = _to_numpy(ids, "ids")
+        if array.dtype.kind not in "iu" or array.ndim != 1:
+            raise TypeError(f"ids: expected a 1-D integer array, got {_describe(array)}")
+        inside = array[(array >= 0) & (array < self._n)].astype(np.int64)
+        keep = np.ones(self._n, dtype=bool)
+        keep[inside] = False
+        removed = self._n - int(keep.sum())
+        if removed:
+            kept = self.codes()[keep]
+            self.reset()
+            self.add(kept)
+        return removed
 
     # -- adding
     def _as_index_codes(self, x: Any, name: str) -> np.ndarray:
