@@ -102,20 +102,25 @@ unsafe fn doc_maxes<S: Source>(
         return false;
     };
     let doc = source.values();
-    for (r, lane_state) in first_state.iter().enumerate().take(first) {
-        resolve::<S>(q, screen, r, lane_state, norms, doc, &doc_words, maxes);
-    }
+    resolve::<S>(
+        q,
+        screen,
+        0,
+        &first_state[..first],
+        norms,
+        doc,
+        &doc_words,
+        maxes,
+    );
     let mut v = first;
     while v + R <= n_vec {
         let state = screen_block::<R, T, S>(screen, v, &doc_words, None);
-        for (r, lane_state) in state.iter().enumerate() {
-            resolve::<S>(q, screen, v + r, lane_state, norms, doc, &doc_words, maxes);
-        }
+        resolve::<S>(q, screen, v, &state, norms, doc, &doc_words, maxes);
         v += R;
     }
     while v < n_vec {
         let state = screen_block::<1, T1, S>(screen, v, &doc_words, None);
-        resolve::<S>(q, screen, v, &state[0], norms, doc, &doc_words, maxes);
+        resolve::<S>(q, screen, v, &state, norms, doc, &doc_words, maxes);
         v += 1;
     }
     true
@@ -708,23 +713,35 @@ unsafe fn tile<const RR: usize, const TT: usize>(
     }
 }
 
-/// Turns vector `v`'s screening result into exact float32 maxima in `maxes`.
-/// `norms` bounds the document's token norms and bf16 rounding-error norms.
-#[allow(clippy::too_many_arguments)]
+/// What [`resolve`] refines for one vector: per lane, the tokens whose float32
+/// values may be the maximum.
+struct Candidates {
+    /// Query lanes from `lane0` (the vector's first query token).
+    lane0: usize,
+    /// Per slot, the token each lane names (slot 0: the best approximate value).
+    tokens: [__m512i; KEYS - 1],
+    /// Per slot, the lanes whose slot is a candidate (slot 0: every tracked lane).
+    lanes: [__mmask16; KEYS - 1],
+    /// Lanes that may have more candidates than the keys hold: screened again.
+    more: __mmask16,
+    /// The rescan's threshold for those lanes.
+    threshold: __m512,
+    /// Real query tokens that are all zero (maximum exactly +0).
+    zero_lanes: __mmask16,
+}
+
+/// Vector `v`'s candidates from its screening result. `norms` bounds the
+/// document's token norms and bf16 rounding-error norms.
 #[inline(always)]
-unsafe fn resolve<S: Source>(
-    q: &PreparedQueries,
+unsafe fn candidates(
     screen: &ScreenQuery,
     v: usize,
     state: &Tracked,
     (norm, residual_norm): (f32, f32),
-    doc: &[S::Elem],
     doc_words: &Doc,
-    maxes: &mut [f32],
-) {
+) -> Candidates {
     let lane0 = v * LANES;
     let screened: __mmask16 = screen.screened[v];
-    let zero_lanes: __mmask16 = screen.zero[v];
     let eps = _mm512_fmadd_ps(
         _mm512_loadu_ps(screen.eps_doc.as_ptr().add(lane0)),
         _mm512_set1_ps(norm),
@@ -770,64 +787,167 @@ unsafe fn resolve<S: Source>(
     let more = close[KEYS - 1];
     let tracked = screened & !more;
     let low = _mm512_set1_epi32(!(u32::MAX << doc_words.index_bits) as i32);
-    let mut result = exact_at::<S>(q, doc, lane0, _mm512_and_si512(state.keys[0], low), tracked);
-    for (slot, &close_lanes) in close.iter().enumerate().take(KEYS - 1).skip(1) {
-        let lanes = close_lanes & tracked;
-        if lanes != 0 {
-            let tokens = _mm512_and_si512(state.keys[slot], low);
-            let other = exact_at::<S>(q, doc, lane0, tokens, lanes);
-            result = _mm512_mask_max_ps(result, lanes, other, result);
-        }
+    let mut tokens = [_mm512_setzero_si512(); KEYS - 1];
+    let mut lanes = [0 as __mmask16; KEYS - 1];
+    for slot in 0..KEYS - 1 {
+        tokens[slot] = _mm512_and_si512(state.keys[slot], low);
+        lanes[slot] = if slot == 0 {
+            tracked
+        } else {
+            close[slot] & tracked
+        };
     }
-    result = _mm512_mask_mov_ps(result, zero_lanes, _mm512_setzero_ps());
-    _mm512_storeu_ps(maxes.as_mut_ptr().add(lane0), result);
-    if more != 0 {
-        rescan::<S>(q, screen, v, threshold, more, doc, doc_words, maxes);
+    Candidates {
+        lane0,
+        tokens,
+        lanes,
+        more,
+        threshold,
+        zero_lanes: screen.zero[v],
     }
 }
 
-/// Float32 dot products of the 16 query tokens from `lane0` with the
-/// document token each lane names in `tokens` (lanes outside `mask` may hold
-/// anything and give unspecified finite values), by the float32 kernel's
-/// arithmetic: one FMA chain over `k` in order, starting from 0.
+/// Exact float32 maxima in `maxes` for vectors `v0..v0 + states.len()` from
+/// their screening results (at most [`R`]). `norms` bounds the document's
+/// token norms and bf16 rounding-error norms.
+///
+/// The candidates of the vectors' slots are recomputed two at a time
+/// ([`exact_at`]): each recomputation is one FMA chain over the dimensions,
+/// latency-bound (4 cycles per FMA on Zen 4), and one at a time they took
+/// 17 % of a 32-query batch (`perf annotate`); in pairs the batch runs about
+/// 10 % faster, a single query the same. Groups of four were slower for a
+/// single query (4 %) and no better for batches.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn resolve<S: Source>(
+    q: &PreparedQueries,
+    screen: &ScreenQuery,
+    v0: usize,
+    states: &[Tracked],
+    norms: (f32, f32),
+    doc: &[S::Elem],
+    doc_words: &Doc,
+    maxes: &mut [f32],
+) {
+    debug_assert!(!states.is_empty() && states.len() <= R);
+    let mut plans: [Option<Candidates>; R] = std::array::from_fn(|_| None);
+    // (vector, slot) pairs to recompute, slot 0 of each vector first.
+    let mut jobs = [(0usize, 0usize); R * (KEYS - 1)];
+    let mut n_jobs = 0;
+    for (r, state) in states.iter().enumerate() {
+        let plan = candidates(screen, v0 + r, state, norms, doc_words);
+        for (slot, &lanes) in plan.lanes.iter().enumerate() {
+            if slot == 0 || lanes != 0 {
+                jobs[n_jobs] = (r, slot);
+                n_jobs += 1;
+            }
+        }
+        plans[r] = Some(plan);
+    }
+    let mut result = [_mm512_setzero_ps(); R];
+    let mut done = 0;
+    while done < n_jobs {
+        let group = &jobs[done..n_jobs.min(done + 2)];
+        let mut exact = [_mm512_setzero_ps(); 2];
+        // (A match on the group size: the arrays below are sized at compile time.)
+        match group.len() {
+            2 => exact = exact_at::<S, 2>(q, doc, job_args(&plans, group)),
+            _ => exact[0] = exact_at::<S, 1>(q, doc, job_args(&plans, group))[0],
+        }
+        // In job order, so each vector takes slot 0 first and then the others
+        // in slot order, as one vector at a time would.
+        for (&(r, slot), &value) in group.iter().zip(exact.iter()) {
+            if slot == 0 {
+                result[r] = value;
+            } else {
+                let lanes = plans[r].as_ref().map_or(0, |p| p.lanes[slot]);
+                result[r] = _mm512_mask_max_ps(result[r], lanes, value, result[r]);
+            }
+        }
+        done += group.len();
+    }
+    for (r, plan) in plans.iter().enumerate().take(states.len()) {
+        let Some(plan) = plan else { continue };
+        let value = _mm512_mask_mov_ps(result[r], plan.zero_lanes, _mm512_setzero_ps());
+        _mm512_storeu_ps(maxes.as_mut_ptr().add(plan.lane0), value);
+        if plan.more != 0 {
+            rescan::<S>(
+                q,
+                screen,
+                v0 + r,
+                plan.threshold,
+                plan.more,
+                doc,
+                doc_words,
+                maxes,
+            );
+        }
+    }
+}
+
+/// The [`exact_at`] arguments of `N` jobs: per job its vector's first query
+/// lane, the slot's tokens and its lanes.
+#[inline(always)]
+fn job_args<const N: usize>(
+    plans: &[Option<Candidates>; R],
+    group: &[(usize, usize)],
+) -> [(usize, __m512i, __mmask16); N] {
+    std::array::from_fn(|j| {
+        let (r, slot) = group[j];
+        let plan = plans[r].as_ref().expect("a job's vector has a plan");
+        (plan.lane0, plan.tokens[slot], plan.lanes[slot])
+    })
+}
+
+/// Float32 dot products, for each of `N` jobs `(lane0, tokens, mask)`, of
+/// the 16 query tokens from `lane0` with the document token each lane names
+/// in `tokens` (lanes outside `mask` may hold anything and give unspecified
+/// finite values), by the float32 kernel's arithmetic: one FMA chain over
+/// `k` in order, starting from 0. The `N` chains run interleaved.
 ///
 /// The 16 rows are loaded 16 dimensions at a time and transposed in
 /// registers so that one vector holds dimension `k` of every lane's row
 /// (a hardware gather costs about 20 cycles per vector on Zen 4; this, 5).
+#[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn exact_at<S: Source>(
+unsafe fn exact_at<S: Source, const N: usize>(
     q: &PreparedQueries,
     doc: &[S::Elem],
-    lane0: usize,
-    tokens: __m512i,
-    mask: __mmask16,
-) -> __m512 {
+    jobs: [(usize, __m512i, __mmask16); N],
+) -> [__m512; N] {
     let dim = q.dim;
-    let mut token_of = [0u32; LANES];
-    _mm512_storeu_si512(token_of.as_mut_ptr() as *mut __m512i, tokens);
     // Unselected lanes read row 0, which every document has.
-    let mut rows = [doc.as_ptr(); LANES];
-    for (lane, row) in rows.iter_mut().enumerate() {
-        if mask & (1 << lane) != 0 {
-            *row = doc.as_ptr().add(token_of[lane] as usize * dim);
+    let mut rows = [[doc.as_ptr(); LANES]; N];
+    for (job_rows, &(_, tokens, mask)) in rows.iter_mut().zip(jobs.iter()) {
+        let mut token_of = [0u32; LANES];
+        _mm512_storeu_si512(token_of.as_mut_ptr() as *mut __m512i, tokens);
+        for (lane, row) in job_rows.iter_mut().enumerate() {
+            if mask & (1 << lane) != 0 {
+                *row = doc.as_ptr().add(token_of[lane] as usize * dim);
+            }
         }
     }
-    let q_column = q.transposed.as_ptr().add(lane0);
-    let mut acc = _mm512_setzero_ps();
+    let mut acc = [_mm512_setzero_ps(); N];
     let mut k0 = 0;
     // (Plain loops, not closures: a closure is not compiled with this
     // function's target features, so intrinsics in it become calls.)
     while k0 < dim {
         let width = (dim - k0).min(LANES);
         let load_mask = first_lanes(width);
-        let mut chunk = [_mm512_setzero_ps(); LANES];
-        for (lane, slot) in chunk.iter_mut().enumerate() {
-            *slot = S::Elem::load16(rows[lane].add(k0), load_mask);
+        let mut columns = [[_mm512_setzero_ps(); LANES]; N];
+        for (job_columns, job_rows) in columns.iter_mut().zip(rows.iter()) {
+            let mut chunk = [_mm512_setzero_ps(); LANES];
+            for (lane, slot) in chunk.iter_mut().enumerate() {
+                *slot = S::Elem::load16(job_rows[lane].add(k0), load_mask);
+            }
+            *job_columns = transpose16(chunk);
         }
-        let columns = transpose16(chunk);
-        for (kk, column) in columns.iter().enumerate().take(width) {
-            let q_k = _mm512_loadu_ps(q_column.add((k0 + kk) * q.stride));
-            acc = _mm512_fmadd_ps(q_k, *column, acc);
+        for kk in 0..width {
+            for j in 0..N {
+                let q_k =
+                    _mm512_loadu_ps(q.transposed.as_ptr().add(jobs[j].0 + (k0 + kk) * q.stride));
+                acc[j] = _mm512_fmadd_ps(q_k, columns[j][kk], acc[j]);
+            }
         }
         k0 += LANES;
     }
