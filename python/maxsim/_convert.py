@@ -6,9 +6,9 @@ Rules (documented in the README):
   through ``Tensor.numpy()`` (no copy) after ``detach()``.
 * C-contiguous, aligned float32 is passed to the kernels without a copy.
 * float64, float16 and bfloat16 (torch, or numpy ``ml_dtypes.bfloat16``)
-  are converted to float32; non-contiguous arrays are made contiguous, and
+  are converted to float32; non-contiguous arrays are made contiguous,
   unaligned ones (a view at an odd byte offset of a buffer or memory map)
-  aligned. These copy.
+  aligned, and byte-swapped ones (``'>f4'``) put in native order. These copy.
 * integer, bool, complex and object dtypes raise ``TypeError``; a wrong number
   of dimensions raises ``ValueError``. Messages name the argument, its shape
   and its dtype.
@@ -24,10 +24,14 @@ _FLOAT_NAMES = {"float16", "float32", "float64", "bfloat16"}
 
 
 def c_aligned(x: Any, dtype: Any = None) -> np.ndarray:
-    """``x`` as a C-contiguous numpy array whose elements are aligned, as the
-    native layer borrows it: no copy when it already is (``np.ascontiguousarray``
-    alone keeps a view at an odd byte offset, which Rust cannot borrow as a slice)."""
+    """``x`` as a C-contiguous numpy array whose elements are aligned and in
+    native byte order, as the native layer borrows it: no copy when it already
+    is (``np.ascontiguousarray`` alone keeps a view at an odd byte offset,
+    which Rust cannot borrow as a slice, and keeps byte-swapped storage such
+    as ``'>f2'``, whose raw bits are not the values')."""
     array = np.ascontiguousarray(x, dtype=dtype)
+    if not array.dtype.isnative:
+        return array.astype(array.dtype.newbyteorder("="))
     return array if array.flags.aligned else array.copy()
 
 

@@ -81,15 +81,7 @@ def half_bits(x: Any, name: str, ndim: int) -> np.ndarray:
     array = np.asarray(x)
     if array.ndim != ndim:
         raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-    return c_aligned(_native_order(array)).view(np.uint16)
-
-
-def _native_order(array: np.ndarray) -> np.ndarray:
-    """``array`` in native byte order: byte-swapped storage (``'>f2'`` on a
-    little-endian machine) is swapped, since the native layer reads raw bits."""
-    if array.dtype.isnative:
-        return array
-    return array.astype(array.dtype.newbyteorder("="))
+    return c_aligned(array).view(np.uint16)
 
 
 def _check_finite_bits(bits: np.ndarray, dtype: str, name: str) -> None:
@@ -367,7 +359,7 @@ def as_doc_storage(x: Any, name: str, ndim: int) -> np.ndarray:
         array = np.asarray(x)
         if array.ndim != ndim:
             raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-        return c_aligned(_native_order(array))
+        return c_aligned(array)
     if dtype == "bfloat16":
         bf16 = _bf16_dtype()
         if bf16 is not None:

@@ -249,11 +249,10 @@ def search(query_codes: Any, db_codes: Any, k: int) -> Tuple[np.ndarray, np.ndar
 def _as_db_float(db_float: Any, n: int, dim: int) -> dict:
     """Keyword arguments for the native rescoring: float32, float16 or int8 storage."""
     array = _to_numpy(db_float, "db_float")
-    if not array.dtype.isnative:  # byte-swapped storage: the native layer reads raw bits
-        array = array.astype(array.dtype.newbyteorder("="))
     if array.dtype.name == "bfloat16":
         array = array.astype(np.float32)
-    if array.dtype not in (np.float32, np.float16, np.float64, np.int8):
+    # By name: byte-swapped storage ('>f4') passes, and `c_aligned` swaps it.
+    if array.dtype.name not in ("float32", "float16", "float64", "int8"):
         raise TypeError(
             f"db_float: expected float32, float16 or int8 document vectors (float64 and "
             f"bfloat16 are converted to float32), got {_describe(array)}"
@@ -263,9 +262,7 @@ def _as_db_float(db_float: Any, n: int, dim: int) -> dict:
             f"db_float: expected shape ({n}, {dim}) (one row per database code, the query "
             f"dimension), got {_describe(array)}"
         )
-    if array.dtype == np.float64:
-        array = array.astype(np.float32)
-    array = c_aligned(array)
+    array = c_aligned(array, dtype=np.float32 if array.dtype.name == "float64" else None)
     if array.dtype == np.float32:
         return {"db_f32": array}
     if array.dtype == np.float16:

@@ -874,12 +874,12 @@ class _RerankJob:
             # to convert or check per candidate.
             arrays = views
             dims = {width}
-        elif _ready_half_kind(views) == "float16":
+        elif (half := _native.ready_half_list(views)) is not None and half[0] == "float16":
             # float16 candidates (a half-precision model's output), as they
             # are: converting each to float32 in numpy cost about 2 ns per
             # value, 6x the scoring.
             arrays = views
-            dims = {views[0].shape[1]}
+            dims = {half[1]}
         else:
             arrays = [
                 _token_matrix(d, f"documents_embeddings[{qi}][{j}]")
@@ -933,14 +933,6 @@ class _RerankJob:
         sorted_scores, order = torch.sort(input=scores_t, descending=True)
         ids = self.ids
         return [{"id": ids[i], "score": s} for i, s in zip(order.tolist(), sorted_scores.tolist())]
-
-
-def _ready_half_kind(docs: list[Any]) -> str | None:
-    """``"float16"`` / ``"bfloat16"`` when every candidate is a C-contiguous
-    numpy array of that dtype, ``(len >= 1, d)``, of one width (one native
-    pass); None otherwise."""
-    ready = _native.ready_half_list(docs)
-    return None if ready is None else ready[0]
 
 
 def _score_jobs(jobs: list[_RerankJob]) -> None:

@@ -192,26 +192,13 @@ pub(crate) fn score_groups<'py, T: Element + Sync>(
 /// naming the first bad one.
 #[pyfunction]
 fn ready_f32_list(docs: &Bound<'_, PyAny>) -> Option<usize> {
-    fn width_of(item: &Bound<'_, PyAny>) -> Option<usize> {
+    common_kind(docs, |item| {
         let array = item.cast::<PyArray2<f32>>().ok()?;
         let shape = array.shape();
         // A view at an odd byte offset cannot be borrowed as `&[f32]`.
         let aligned = array.data().is_aligned();
         (aligned && array.is_c_contiguous() && shape[0] >= 1 && shape[1] >= 1).then_some(shape[1])
-    }
-    fn common<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<usize> {
-        let width = width_of(&items.next()?)?;
-        items
-            .all(|item| width_of(&item) == Some(width))
-            .then_some(width)
-    }
-    if let Ok(list) = docs.cast::<PyList>() {
-        common(list.iter())
-    } else if let Ok(tuple) = docs.cast::<PyTuple>() {
-        common(tuple.iter())
-    } else {
-        None
-    }
+    })
 }
 
 /// `(dtype, width)` when every entry of `docs` (a list or tuple) is an
@@ -222,7 +209,7 @@ fn ready_f32_list(docs: &Bound<'_, PyAny>) -> Option<usize> {
 /// half documents, which `maxsim_half_list` then takes as they are.
 #[pyfunction]
 fn ready_half_list(docs: &Bound<'_, PyAny>) -> Option<(&'static str, usize)> {
-    fn kind_of(item: &Bound<'_, PyAny>) -> Option<(u8, usize)> {
+    let (char, width) = common_kind(docs, |item| {
         let array = item.cast::<PyUntypedArray>().ok()?;
         let dtype = array.dtype();
         let half = dtype.itemsize() == 2
@@ -235,28 +222,37 @@ fn ready_half_list(docs: &Bound<'_, PyAny>) -> Option<(&'static str, usize)> {
             }
             _ => None,
         }
-    }
-    fn common<'py>(mut items: impl Iterator<Item = Bound<'py, PyAny>>) -> Option<(u8, usize)> {
+    })?;
+    let name = if char == args::BFLOAT16_CHAR {
+        "bfloat16"
+    } else {
+        "float16"
+    };
+    Some((name, width))
+}
+
+/// `kind_of` of every entry of `docs` (a list or tuple) when they all have
+/// one and the same, else `None` (also for an empty sequence or another type).
+fn common_kind<K: PartialEq>(
+    docs: &Bound<'_, PyAny>,
+    kind_of: impl Fn(&Bound<'_, PyAny>) -> Option<K>,
+) -> Option<K> {
+    fn common<'py, K: PartialEq>(
+        mut items: impl Iterator<Item = Bound<'py, PyAny>>,
+        kind_of: &impl Fn(&Bound<'_, PyAny>) -> Option<K>,
+    ) -> Option<K> {
         let first = kind_of(&items.next()?)?;
         items
-            .all(|item| kind_of(&item) == Some(first))
+            .all(|item| kind_of(&item).as_ref() == Some(&first))
             .then_some(first)
     }
-    let kind = if let Ok(list) = docs.cast::<PyList>() {
-        common(list.iter())
+    if let Ok(list) = docs.cast::<PyList>() {
+        common(list.iter(), &kind_of)
     } else if let Ok(tuple) = docs.cast::<PyTuple>() {
-        common(tuple.iter())
+        common(tuple.iter(), &kind_of)
     } else {
         None
-    };
-    kind.map(|(char, width)| {
-        let name = if char == args::BFLOAT16_CHAR {
-            "bfloat16"
-        } else {
-            "float16"
-        };
-        (name, width)
-    })
+    }
 }
 
 /// Row-wise top-k of a `(n_rows, n)` float32 score matrix: `(scores, indices)`,
