@@ -52,11 +52,48 @@ def test_pylate_rows(bench) -> None:
             "peak_mib",
             "same_as_pylate",
             "workload",
+            "bf16_peak_gflops",
+            "floor_ms",
         }
         assert r["median_ms"] > 0
     assert rows[0]["speedup_vs_pylate"] == 1.0
     assert rows[1]["same_as_pylate"] is True
     assert rows[4]["same_as_pylate"] is True
+
+
+def test_floor_is_the_products_at_the_bf16_peak(bench) -> None:
+    """floor_ms: 2 * Lq * d * (document tokens) flops per query, at the peak x threads."""
+    import maxsim
+
+    cfg = {**TINY, "scores_queries": 3}
+    rows = bench.pylate_rows(repeats=1, memory=False, config=cfg, threads=2)
+    # The same seeded workloads pylate_rows builds (FULL, overridden by cfg).
+    _, _, docs = bench.rerank_workload({**bench.FULL, **cfg})
+    rerank_tokens = sum(len(d) for group in docs for d in group)
+    _, _, mask = bench.scores_workload({**bench.FULL, **cfg})
+    scores_tokens = cfg["scores_queries"] * int(mask.sum())  # every query x real doc tokens
+    expected_flop = {
+        "rerank": 2 * cfg["query_len"] * cfg["dim"] * rerank_tokens,
+        "colbert_scores": 2 * cfg["query_len"] * cfg["dim"] * scores_tokens,
+    }
+    peak = rows[0]["bf16_peak_gflops"]
+    # The probe runs where the float32 screen does: AVX-512 with AVX512_BF16.
+    info = maxsim.info()
+    has_bf16 = "avx512" in info["supported_kernels"] and "avx512bf16" in info["cpu_features"]
+    assert (peak is not None) == has_bf16
+    if peak is None:
+        assert all(r["floor_ms"] is None for r in rows)
+        assert bench.floor_note(rows) is None
+        return
+    assert peak > 0
+    for r in rows:
+        assert r["threads"] == 2
+        assert r["bf16_peak_gflops"] == peak
+        flop = r["floor_ms"] * 1e-3 * peak * 1e9 * 2  # two cores
+        assert flop == pytest.approx(expected_flop[r["benchmark"]], rel=1e-9)
+    note = bench.floor_note(rows)
+    assert note is not None
+    assert f"at most {rows[0]['median_ms'] / rows[0]['floor_ms']:.1f}x PyLate" in note
 
 
 def test_peak_memory_child(bench) -> None:

@@ -271,7 +271,11 @@ def pylate_rows(
         ``gflops`` (float; useful MaxSim work, i.e. unpadded tokens only, per
         second), ``threads`` (int; torch's thread count during the timing),
         ``peak_mib`` (float or None), ``same_as_pylate`` (bool or None:
-        identical ids and order, scores within 1e-5), ``workload`` (str).
+        identical ids and order, scores within 1e-5), ``workload`` (str),
+        ``bf16_peak_gflops`` (float or None: this core's measured
+        ``vdpbf16ps`` throughput; None without AVX512_BF16) and ``floor_ms``
+        (float or None: the workload's MaxSim products alone at that peak on
+        ``threads`` cores; see :func:`floor_ms`).
     """
     if not available():
         return []
@@ -297,6 +301,9 @@ def pylate_rows(
     slow_repeats = max(3, repeats // 4)
     fns = {impl: _function(impl) for impl in RERANK_IMPLS + SCORES_IMPLS}
     rows: list[dict[str, Any]] = []
+    from maxsim import _native
+
+    bf16_peak = _native.bf16_dot_peak_gflops()
 
     rr = rerank_workload(cfg)
     rerank_flop = 2.0 * cfg["query_len"] * cfg["dim"] * sum(d.shape[0] for g in rr[2] for d in g)
@@ -324,6 +331,8 @@ def pylate_rows(
                 "peak_mib": None,
                 "same_as_pylate": same,
                 "workload": desc,
+                "bf16_peak_gflops": bf16_peak,
+                "floor_ms": floor_ms(rerank_flop, bf16_peak, torch.get_num_threads()),
             }
         )
 
@@ -354,9 +363,27 @@ def pylate_rows(
                 "peak_mib": peak,
                 "same_as_pylate": same,
                 "workload": desc,
+                "bf16_peak_gflops": bf16_peak,
+                "floor_ms": floor_ms(scores_flop, bf16_peak, torch.get_num_threads()),
             }
         )
     return rows
+
+
+def floor_ms(flop: float, bf16_peak_gflops: float | None, threads: int) -> float | None:
+    """Milliseconds the MaxSim products of ``flop`` take at the ``vdpbf16ps`` peak.
+
+    A lower bound for the float32 kernel on this machine: it screens every
+    (query token, document token) pair with ``vdpbf16ps`` (64 flops per
+    instruction, one instruction per cycle on Zen 4) before it converts the
+    documents, tracks candidates and recomputes the maxima in float32, none
+    of which this counts. ``threads`` cores at ``bf16_peak_gflops`` each;
+    None when the peak is unknown (no AVX512_BF16: the float32 kernel runs
+    plain FMAs instead).
+    """
+    if bf16_peak_gflops is None:
+        return None
+    return flop / (bf16_peak_gflops * 1e9 * threads) * 1e3
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
@@ -378,6 +405,32 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
         if r["benchmark"] not in seen:
             seen.add(r["benchmark"])
             print(f"  {r['benchmark']}: {r['workload']}")
+    note = floor_note(rows)
+    if note:
+        print(f"  {note}")
+
+
+def floor_note(rows: list[dict[str, Any]]) -> str | None:
+    """One line: per benchmark, the products-only floor and the best ratio to
+    PyLate it allows (PyLate's median in the same run over the floor)."""
+    parts = []
+    peak = None
+    for r in rows:
+        if r.get("floor_ms") is None or not r["implementation"].startswith("pylate."):
+            continue
+        peak = r["bf16_peak_gflops"]
+        parts.append(
+            f"{r['benchmark']} {r['floor_ms']:.1f} ms on {r['threads']} "
+            f"thread{'' if r['threads'] == 1 else 's'}, "
+            f"at most {r['median_ms'] / r['floor_ms']:.1f}x PyLate"
+        )
+    if not parts:
+        return None
+    return (
+        f"floor = the MaxSim products alone at this core's vdpbf16ps peak ({peak:.0f} GFLOP/s) "
+        "x threads, before conversion, candidate tracking and float32 recomputation: "
+        + "; ".join(parts)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -266,7 +266,12 @@ def format_suite(
     if suite == "reduced":
         notes.append("vs float32 = maxsim float32 ms / row ms; NumKong is single-threaded")
     if suite == "pylate":
+        from .pylate import floor_note
+
         notes.append("agrees = same ids and order as PyLate, scores within 1e-5")
+        note = floor_note(mine)
+        if note:
+            notes.append(note)
         for name in dict.fromkeys(r["workload"] for r in mine):
             desc = next(r.get("description") for r in mine if r["workload"] == name)
             notes.append(f"{name}: {desc}")

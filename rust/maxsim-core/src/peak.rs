@@ -1,10 +1,12 @@
 //! Measures this machine's ceilings the kernels are judged against: a core's fp32
-//! FMA peak, and the memory read bandwidth of one or more threads.
+//! FMA peak, its bf16 dot-product peak (`vdpbf16ps`, the instruction the
+//! float32 screen spends most of its time in), and the memory read bandwidth
+//! of one or more threads.
 //!
 //! The FMA peak runs independent FMA chains (enough to cover latency ×
 //! throughput) on the widest supported vector for a fixed number of iterations
 //! and reports the best of several runs in GFLOP/s (one FMA = 2 flops per
-//! lane). The read bandwidth streams a buffer of the caller's size, split
+//! lane; one `vdpbf16ps` = 2 products and their sums per lane, 4 flops). The read bandwidth streams a buffer of the caller's size, split
 //! across threads, and reports the best of several passes in GB/s: sized like
 //! the data a scan reads once per call (one streamed Hamming query over a
 //! database), it is that scan's ceiling, including whatever part of the buffer
@@ -69,16 +71,70 @@ pub fn fma_peak_gflops(kernel: Kernel) -> Option<f64> {
         Kernel::Neon => (fma_neon, 4),
         _ => return None,
     };
-    let iterations = 2_000_000;
+    // SAFETY: `kernel` is supported by this CPU (checked above), which is the
+    // only requirement of the target-feature functions.
+    Some(unsafe { best_gflops(run, lanes * 2) })
+}
+
+/// Best-of-5 GFLOP/s of `run`'s `CHAINS` chains over [`ITERATIONS`] steps,
+/// each step of each chain doing `flops_per_step` flops.
+///
+/// # Safety
+/// This CPU must support the target features `run` is compiled with.
+unsafe fn best_gflops(run: unsafe fn(usize) -> f32, flops_per_step: usize) -> f64 {
     let mut best = f64::MAX;
     for _ in 0..5 {
         let start = Instant::now();
-        // SAFETY: `kernel` is supported by this CPU (checked above), which is the
-        // only requirement of the target-feature functions.
-        std::hint::black_box(unsafe { run(iterations) });
+        // SAFETY: the caller guarantees the target features.
+        std::hint::black_box(unsafe { run(ITERATIONS) });
         best = best.min(start.elapsed().as_secs_f64());
     }
-    Some((iterations * CHAINS * lanes * 2) as f64 / best / 1e9)
+    (ITERATIONS * CHAINS * flops_per_step) as f64 / best / 1e9
+}
+
+/// Steps of each chain per timed run (24 M instructions: milliseconds).
+const ITERATIONS: usize = 2_000_000;
+
+/// `CHAINS` independent `vdpbf16ps` chains, `iterations` times.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn bf16_dot_avx512(iterations: usize) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); CHAINS];
+    // bf16 pairs of 1.0 and of 1e-3: the sums grow slowly and stay finite.
+    // (Opaque to the optimiser, which could otherwise fold the whole loop.)
+    let a = std::hint::black_box(_mm512_cvtne2ps_pbh(
+        _mm512_set1_ps(1.0),
+        _mm512_set1_ps(1.0),
+    ));
+    let b = std::hint::black_box(_mm512_cvtne2ps_pbh(
+        _mm512_set1_ps(1e-3),
+        _mm512_set1_ps(1e-3),
+    ));
+    for _ in 0..iterations {
+        for slot in acc.iter_mut() {
+            *slot = _mm512_dpbf16_ps(*slot, a, b);
+        }
+    }
+    acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
+}
+
+/// Best-of-5 single-thread throughput of AVX512_BF16's `vdpbf16ps` on 512-bit
+/// vectors, GFLOP/s (each instruction: 32 products and their sums into 16
+/// float32 lanes, 64 flops). Returns `None` where the CPU lacks AVX512_BF16
+/// (or is not x86-64).
+pub fn bf16_dot_peak_gflops() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !crate::float::screen::screen_supported() {
+            return None;
+        }
+        // SAFETY: AVX-512F and AVX512_BF16 are present (checked above), the
+        // only requirement of the target-feature function.
+        Some(unsafe { best_gflops(bf16_dot_avx512, 64) })
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 /// Sums `words` with eight independent accumulators (vectorisable; the sum
@@ -133,6 +189,15 @@ mod tests {
             let words: Vec<u64> = (0..n as u64).map(|i| u64::MAX - i).collect();
             let expected = words.iter().fold(0u64, |t, &w| t.wrapping_add(w));
             assert_eq!(sum_words(&words), expected, "n = {n}");
+        }
+    }
+
+    #[test]
+    fn bf16_dot_peak_is_measured_where_the_screen_runs() {
+        let peak = bf16_dot_peak_gflops();
+        assert_eq!(peak.is_some(), crate::float::screen::screen_supported());
+        if let Some(gflops) = peak {
+            assert!(gflops.is_finite() && gflops > 0.0);
         }
     }
 

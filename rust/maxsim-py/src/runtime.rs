@@ -78,6 +78,14 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
     Ok(py.detach(|| peak::fma_peak_gflops(kernel)))
 }
 
+/// Measured single-thread AVX512_BF16 `vdpbf16ps` throughput (GFLOP/s, 64
+/// flops per instruction), or None without AVX512_BF16. Takes a fraction of a
+/// second; releases the GIL.
+#[pyfunction]
+fn bf16_dot_peak_gflops(py: Python<'_>) -> Option<f64> {
+    py.detach(peak::bf16_dot_peak_gflops)
+}
+
 /// Best-of-`passes` memory read bandwidth (GB/s) of `threads` threads
 /// streaming a `mib`-MiB buffer (allocated for the call); releases the GIL.
 #[pyfunction]
@@ -110,6 +118,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(fma_peak_gflops, m)?)?;
+    m.add_function(wrap_pyfunction!(bf16_dot_peak_gflops, m)?)?;
     m.add_function(wrap_pyfunction!(read_bandwidth_gbs, m)?)?;
     Ok(())
 }
