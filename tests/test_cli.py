@@ -251,6 +251,9 @@ def test_bench_pylate_suite(tmp_path: Path) -> None:
     assert by[("rerank", "maxsim.pylate.rerank")]["agrees"] is True
     assert by[("colbert_scores", "maxsim.pylate.colbert_scores")]["agrees"] is True
     assert by[("rerank", "pylate.rank.rerank")]["speedup"] == pytest.approx(1.0)
+    # The printed table carries the products-only floor where the CPU has AVX512_BF16.
+    peak = by[("rerank", "pylate.rank.rerank")]["bf16_peak_gflops"]
+    assert ("floor = the MaxSim products alone" in out.stdout) == (peak is not None)
 
 
 def test_read_bandwidth_probe_checks_its_arguments() -> None:
