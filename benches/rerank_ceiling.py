@@ -16,7 +16,11 @@ stages, with ``pylate.rank.rerank`` in the same process, alternating rounds:
   conversion were free (it is not a substitute: its maxima are those of the
   bf16-rounded candidates);
 * ``products floor``: the MaxSim products alone at this core's measured
-  ``vdpbf16ps`` peak times the threads (``_native.bf16_dot_peak_gflops``).
+  ``vdpbf16ps`` peak times the threads (``_native.bf16_dot_peak_gflops``);
+* ``reading the candidates``: one plain read of as many bytes as the float32
+  candidates, at the read bandwidth the same threads reach
+  (``_native.read_bandwidth_gbs``, best of 5 passes over a buffer of that
+  size): the time a float32 call spends at least on memory, overlapped or not.
 
 Each stage's line gives its median and PyLate's median over it: the best
 ratio a rerank built on that stage could reach. Needs torch, pylate and
@@ -71,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     offsets = [0, *itertools.accumulate(len(group) for group in candidates)]
     flat_bf16 = [doc.astype(ml_dtypes.bfloat16) for doc in flat]
     flop = 2.0 * FULL["query_len"] * FULL["dim"] * sum(doc.shape[0] for doc in flat)
+    candidate_bytes = sum(doc.nbytes for doc in flat)
     bf16_peak = _native.bf16_dot_peak_gflops()
     stages: dict[str, Callable[[], Any]] = {
         "pylate.rank.rerank": lambda: pylate.rank.rank.rerank(*workload),
@@ -83,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"maxsim {maxsim.__version__}, {os.cpu_count()} CPUs; {FULL['n_queries']} queries x "
         f"{FULL['query_len']} tokens, {FULL['n_docs']} candidates of {FULL['min_len']}-"
-        f"{FULL['max_len']} tokens each, d={FULL['dim']}; {flop / 1e9:.1f} GFLOP of MaxSim; "
+        f"{FULL['max_len']} tokens each, d={FULL['dim']}; {flop / 1e9:.1f} GFLOP of MaxSim, "
+        f"{candidate_bytes / 1e6:.0f} MB of float32 candidates; "
         f"vdpbf16ps peak {bf16_peak and round(bf16_peak)} GFLOP/s per core"
     )
     for threads in (int(t) for t in args.threads.split(",")):
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         floor = floor_ms(flop, bf16_peak, threads)
         if floor is not None:
             medians["products floor"] = floor
+        gbs = _native.read_bandwidth_gbs(threads, mib=candidate_bytes >> 20, passes=5)
+        medians["reading the candidates"] = candidate_bytes / (gbs * 1e9) * 1e3
         base = medians["pylate.rank.rerank"]
         print(f"\n{threads} thread(s), median of {args.rounds}:")
         for name, ms in medians.items():
