@@ -811,12 +811,22 @@ unsafe fn candidates(
 /// their screening results (at most [`R`]). `norms` bounds the document's
 /// token norms and bf16 rounding-error norms.
 ///
-/// The candidates of the vectors' slots are recomputed two at a time
-/// ([`exact_at`]): each recomputation is one FMA chain over the dimensions,
-/// latency-bound (4 cycles per FMA on Zen 4), and one at a time they took
-/// 17 % of a 32-query batch (`perf annotate`); in pairs the batch runs about
-/// 10 % faster, a single query the same. Groups of four were slower for a
-/// single query (4 %) and no better for batches.
+/// Each recomputation is one FMA chain over the dimensions per lane,
+/// latency-bound (4 cycles per FMA on Zen 4), so chains run two at a time
+/// ([`exact_at`]; one at a time they took 17 % of a 32-query batch in `perf
+/// annotate`, in pairs the batch ran about 10 % faster).
+///
+/// Every lane's best candidate (slot 0) is one chain per vector. The
+/// runners-up (slots 1 and up) are few and scattered (about 7 per 32-token
+/// query and document on random data, against 16 lanes per chain), so they
+/// are packed: up to 16 (query token, document token) pairs from any slot of
+/// either vector per chain, the query side permuted into place. One chain per
+/// slot and vector left most lanes idle and cost about half of all
+/// recomputation.
+///
+/// Each lane's chain is the same FMA sequence however it is packed, and the
+/// slots are combined per vector in slot order as before, so the results are
+/// bitwise those of one vector and slot at a time.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn resolve<S: Source>(
@@ -830,44 +840,65 @@ unsafe fn resolve<S: Source>(
     maxes: &mut [f32],
 ) {
     debug_assert!(!states.is_empty() && states.len() <= R);
-    let mut plans: [Option<Candidates>; R] = std::array::from_fn(|_| None);
-    // (vector, slot) pairs to recompute, slot 0 of each vector first.
-    let mut jobs = [(0usize, 0usize); R * (KEYS - 1)];
-    let mut n_jobs = 0;
+    // (Plain loops, not closures: a closure is not compiled with this
+    // function's target features, so intrinsics in it become calls.)
+    let mut plans: [Option<Candidates>; R] = [None, None];
     for (r, state) in states.iter().enumerate() {
-        let plan = candidates(screen, v0 + r, state, norms, doc_words);
-        for (slot, &lanes) in plan.lanes.iter().enumerate() {
-            if slot == 0 || lanes != 0 {
-                jobs[n_jobs] = (r, slot);
-                n_jobs += 1;
-            }
-        }
-        plans[r] = Some(plan);
+        plans[r] = Some(candidates(screen, v0 + r, state, norms, doc_words));
     }
+    let lane0 = v0 * LANES;
+    // Slot 0 of every vector: all its lanes, one chain per vector.
     let mut result = [_mm512_setzero_ps(); R];
-    let mut done = 0;
-    while done < n_jobs {
-        let group = &jobs[done..n_jobs.min(done + 2)];
-        let mut exact = [_mm512_setzero_ps(); 2];
-        // (A match on the group size: the arrays below are sized at compile time.)
-        match group.len() {
-            2 => exact = exact_at::<S, 2>(q, doc, job_args(&plans, group)),
-            _ => exact[0] = exact_at::<S, 1>(q, doc, job_args(&plans, group))[0],
+    if let [Some(first), Some(second)] = &plans {
+        result = exact_at::<S, 2, false>(q, doc, [best_job(first), best_job(second)]);
+    } else if let Some(first) = &plans[0] {
+        result[0] = exact_at::<S, 1, false>(q, doc, [best_job(first)])[0];
+    }
+    let runners_up = RunnersUp::collect(&plans);
+    let mut runner_values = [0.0f32; MAX_RUNNERS_UP];
+    // With one vector in the block every query lane is below 16: the "high"
+    // vector is the same row again, so no load passes the query's end.
+    let high_offset = if states.len() == 2 { LANES } else { 0 };
+    let mut first = 0;
+    while first < runners_up.count {
+        let mut values = [[0.0f32; LANES]; 2];
+        let chains = if runners_up.count - first > LANES {
+            2
+        } else {
+            1
+        };
+        if chains == 2 {
+            let jobs = [
+                runners_up.job(first, lane0, high_offset),
+                runners_up.job(first + LANES, lane0, high_offset),
+            ];
+            let exact = exact_at::<S, 2, true>(q, doc, jobs);
+            _mm512_storeu_ps(values[0].as_mut_ptr(), exact[0]);
+            _mm512_storeu_ps(values[1].as_mut_ptr(), exact[1]);
+        } else {
+            let job = runners_up.job(first, lane0, high_offset);
+            _mm512_storeu_ps(
+                values[0].as_mut_ptr(),
+                exact_at::<S, 1, true>(q, doc, [job])[0],
+            );
         }
-        // In job order, so each vector takes slot 0 first and then the others
-        // in slot order, as one vector at a time would.
-        for (&(r, slot), &value) in group.iter().zip(exact.iter()) {
-            if slot == 0 {
-                result[r] = value;
-            } else {
-                let lanes = plans[r].as_ref().map_or(0, |p| p.lanes[slot]);
+        let done = (runners_up.count - first).min(chains * LANES);
+        for i in 0..done {
+            runner_values[runners_up.slots[first + i]] = values[i / LANES][i % LANES];
+        }
+        first += done;
+    }
+    for (r, plan) in plans.iter().enumerate() {
+        let Some(plan) = plan else { continue };
+        // Slot order, as one vector and slot at a time combined them.
+        for slot in 1..KEYS - 1 {
+            let lanes = plan.lanes[slot];
+            if lanes != 0 {
+                let at = (r * (KEYS - 2) + slot - 1) * LANES;
+                let value = _mm512_loadu_ps(runner_values.as_ptr().add(at));
                 result[r] = _mm512_mask_max_ps(result[r], lanes, value, result[r]);
             }
         }
-        done += group.len();
-    }
-    for (r, plan) in plans.iter().enumerate().take(states.len()) {
-        let Some(plan) = plan else { continue };
         let value = _mm512_mask_mov_ps(result[r], plan.zero_lanes, _mm512_setzero_ps());
         _mm512_storeu_ps(maxes.as_mut_ptr().add(plan.lane0), value);
         if plan.more != 0 {
@@ -885,44 +916,119 @@ unsafe fn resolve<S: Source>(
     }
 }
 
-/// The [`exact_at`] arguments of `N` jobs: per job its vector's first query
-/// lane, the slot's tokens and its lanes.
+/// The chain of every lane's best candidate (slot 0) of one vector.
 #[inline(always)]
-fn job_args<const N: usize>(
-    plans: &[Option<Candidates>; R],
-    group: &[(usize, usize)],
-) -> [(usize, __m512i, __mmask16); N] {
-    std::array::from_fn(|j| {
-        let (r, slot) = group[j];
-        let plan = plans[r].as_ref().expect("a job's vector has a plan");
-        (plan.lane0, plan.tokens[slot], plan.lanes[slot])
-    })
+unsafe fn best_job(plan: &Candidates) -> QueryJob {
+    QueryJob {
+        lane0: plan.lane0,
+        query_lanes: _mm512_setzero_si512(), // unused: lanes are read in order
+        high_offset: 0,
+        tokens: plan.tokens[0],
+        mask: plan.lanes[0],
+    }
 }
 
-/// Float32 dot products, for each of `N` jobs `(lane0, tokens, mask)`, of
-/// the 16 query tokens from `lane0` with the document token each lane names
-/// in `tokens` (lanes outside `mask` may hold anything and give unspecified
-/// finite values), by the float32 kernel's arithmetic: one FMA chain over
-/// `k` in order, starting from 0. The `N` chains run interleaved.
+/// Runners-up of a block's two vectors at most: 3 slots of 16 lanes each.
+const MAX_RUNNERS_UP: usize = R * (KEYS - 2) * LANES;
+
+/// The runners-up (slots 1 and up) of a block's vectors, as (query token,
+/// document token) pairs in vector, slot and lane order.
+struct RunnersUp {
+    /// Per pair, its query lane within the block (`16 r + lane`). A chain
+    /// reads 16 entries from any start below `count`, so the arrays carry a
+    /// chain's worth of padding (zeros; those lanes are masked off).
+    lanes: [u32; MAX_RUNNERS_UP + LANES],
+    /// Per pair, its document token.
+    tokens: [u32; MAX_RUNNERS_UP + LANES],
+    /// Per pair, where its value goes back: `(r · (KEYS − 2) + slot − 1) · 16 + lane`.
+    slots: [usize; MAX_RUNNERS_UP],
+    count: usize,
+}
+
+impl RunnersUp {
+    #[inline(always)]
+    unsafe fn collect(plans: &[Option<Candidates>; R]) -> Self {
+        let mut out = RunnersUp {
+            lanes: [0; MAX_RUNNERS_UP + LANES],
+            tokens: [0; MAX_RUNNERS_UP + LANES],
+            slots: [0; MAX_RUNNERS_UP],
+            count: 0,
+        };
+        for (r, plan) in plans.iter().enumerate() {
+            let Some(plan) = plan else { continue };
+            for slot in 1..KEYS - 1 {
+                let mut lanes = plan.lanes[slot];
+                if lanes == 0 {
+                    continue;
+                }
+                let mut token_of = [0u32; LANES];
+                _mm512_storeu_si512(token_of.as_mut_ptr() as *mut __m512i, plan.tokens[slot]);
+                while lanes != 0 {
+                    let lane = lanes.trailing_zeros() as usize;
+                    lanes &= lanes - 1;
+                    out.lanes[out.count] = (r * LANES + lane) as u32;
+                    out.tokens[out.count] = token_of[lane];
+                    out.slots[out.count] = (r * (KEYS - 2) + slot - 1) * LANES + lane;
+                    out.count += 1;
+                }
+            }
+        }
+        out
+    }
+
+    /// Pairs `first..first + 16` (those below `count`) as one chain.
+    #[inline(always)]
+    unsafe fn job(&self, first: usize, lane0: usize, high_offset: usize) -> QueryJob {
+        debug_assert!(first < self.count);
+        // In bounds: `first < count <= MAX_RUNNERS_UP`, and the arrays hold 16 more.
+        QueryJob {
+            lane0,
+            query_lanes: _mm512_loadu_si512(self.lanes.as_ptr().add(first) as *const __m512i),
+            high_offset,
+            tokens: _mm512_loadu_si512(self.tokens.as_ptr().add(first) as *const __m512i),
+            mask: first_lanes(self.count - first),
+        }
+    }
+}
+
+/// One chain of [`exact_at`]: lane `l` computes the dot product of query
+/// token `lane0 + query_lanes[l]` (below `lane0 + 16 + high_offset`) with
+/// document token `tokens[l]`; lanes outside `mask` may hold anything and
+/// give unspecified finite values.
+#[derive(Clone, Copy)]
+struct QueryJob {
+    lane0: usize,
+    query_lanes: __m512i,
+    /// 16 when `query_lanes` reach into the block's second vector, else 0.
+    high_offset: usize,
+    tokens: __m512i,
+    mask: __mmask16,
+}
+
+/// Float32 dot products for each of `N` jobs, by the float32 kernel's
+/// arithmetic: one FMA chain over `k` in order, starting from 0. The `N`
+/// chains run interleaved. Without `PERMUTED`, lane `l` reads query token
+/// `lane0 + l` (`query_lanes` is ignored); with it, `lane0 + query_lanes[l]`,
+/// one `vpermt2ps` per dimension.
 ///
-/// The 16 rows are loaded 16 dimensions at a time and transposed in
+/// The 16 document rows are loaded 16 dimensions at a time and transposed in
 /// registers so that one vector holds dimension `k` of every lane's row
 /// (a hardware gather costs about 20 cycles per vector on Zen 4; this, 5).
 #[allow(clippy::needless_range_loop)]
 #[inline(always)]
-unsafe fn exact_at<S: Source, const N: usize>(
+unsafe fn exact_at<S: Source, const N: usize, const PERMUTED: bool>(
     q: &PreparedQueries,
     doc: &[S::Elem],
-    jobs: [(usize, __m512i, __mmask16); N],
+    jobs: [QueryJob; N],
 ) -> [__m512; N] {
     let dim = q.dim;
     // Unselected lanes read row 0, which every document has.
     let mut rows = [[doc.as_ptr(); LANES]; N];
-    for (job_rows, &(_, tokens, mask)) in rows.iter_mut().zip(jobs.iter()) {
+    for (job_rows, job) in rows.iter_mut().zip(jobs.iter()) {
         let mut token_of = [0u32; LANES];
-        _mm512_storeu_si512(token_of.as_mut_ptr() as *mut __m512i, tokens);
+        _mm512_storeu_si512(token_of.as_mut_ptr() as *mut __m512i, job.tokens);
         for (lane, row) in job_rows.iter_mut().enumerate() {
-            if mask & (1 << lane) != 0 {
+            if job.mask & (1 << lane) != 0 {
                 *row = doc.as_ptr().add(token_of[lane] as usize * dim);
             }
         }
@@ -944,8 +1050,18 @@ unsafe fn exact_at<S: Source, const N: usize>(
         }
         for kk in 0..width {
             for j in 0..N {
-                let q_k =
-                    _mm512_loadu_ps(q.transposed.as_ptr().add(jobs[j].0 + (k0 + kk) * q.stride));
+                let row = q
+                    .transposed
+                    .as_ptr()
+                    .add(jobs[j].lane0 + (k0 + kk) * q.stride);
+                let q_k = if PERMUTED {
+                    // SAFETY (of the read): the block's second vector, or
+                    // the same row when there is none (`high_offset` 0).
+                    let high = _mm512_loadu_ps(row.add(jobs[j].high_offset));
+                    _mm512_permutex2var_ps(_mm512_loadu_ps(row), jobs[j].query_lanes, high)
+                } else {
+                    _mm512_loadu_ps(row)
+                };
                 acc[j] = _mm512_fmadd_ps(q_k, columns[j][kk], acc[j]);
             }
         }
