@@ -415,7 +415,13 @@ unsafe impl<E: Wide> Source for Converted<'_, E> {
     fn pairs(&self, scratch: &mut Scratch, n_pairs: usize) -> Doc {
         let row_words = n_pairs.next_multiple_of(LANES);
         let n_tok = self.doc.len() / self.dim;
-        scratch.doc_pairs.resize(n_tok * row_words, 0);
+        // Grow only: conversion writes every word of the rows it uses, so
+        // the zeros are never read, and filling them on each longer document
+        // (a memset per document in variable-length lists) was wasted work.
+        let words = n_tok * row_words;
+        if scratch.doc_pairs.len() < words {
+            scratch.doc_pairs.resize(words, 0);
+        }
         Doc {
             pairs: scratch.doc_pairs.as_mut_ptr(),
             row_words,
