@@ -24,7 +24,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 
 
 def main() -> None:
@@ -67,11 +67,7 @@ def main() -> None:
             return mp.colbert_kd_scores(*inputs)
 
         torch.testing.assert_close(ours(), theirs(), atol=1e-4, rtol=0)
-        pylate_ms, maxsim_ms = [], []
-        for _ in range(args.rounds):
-            pylate_ms.append(1e3 * median_seconds(theirs, 11))
-            maxsim_ms.append(1e3 * median_seconds(ours, 11))
-        p, m = float(np.median(pylate_ms)), float(np.median(maxsim_ms))
+        p, m = alternating_medians_ms([theirs, ours], args.rounds, 11)
         print(f"| {batch} x {n_cand} | {p:.2f} | {m:.2f} | {p / m:.1f}x |")
 
 

@@ -36,7 +36,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
 
 import maxsim  # noqa: E402
 from maxsim import _native  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
 
 
@@ -96,12 +96,12 @@ def main() -> None:
         for threads in (int(t) for t in args.threads.split(",")):
             maxsim.set_num_threads(threads)
             for name, call in calls.items():
-                per_entry, one_pass = [], []
-                for _ in range(args.rounds):
+
+                def per_entry(call: Any = call, dtype: str = dtype) -> object:
                     with per_entry_path(dtype):
-                        per_entry.append(1e3 * median_seconds(call, args.repeat))
-                    one_pass.append(1e3 * median_seconds(call, args.repeat))
-                old, new = float(np.median(per_entry)), float(np.median(one_pass))
+                        return call()
+
+                old, new = alternating_medians_ms([per_entry, call], args.rounds, args.repeat)
                 print(
                     f"| {name} | {dtype} | {threads} | {old:.1f} | {new:.1f} | {old / new:.2f}x |"
                 )

@@ -25,7 +25,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 
 DOC_TOKENS = 20
 DIM = 128
@@ -52,12 +52,8 @@ def main() -> None:
         copies = [v.copy() for v in views]
         if not np.array_equal(maxsim.scores(query, views), maxsim.scores(query, copies)):
             raise SystemExit("views and copies scored differently")
-        view_ms, copy_ms = [], []
-        for _ in range(args.rounds):
-            for docs, times in ((views, view_ms), (copies, copy_ms)):
-                call = functools.partial(maxsim.scores, query, docs)
-                times.append(1e3 * median_seconds(call, args.repeat))
-        v, c = float(np.median(view_ms)), float(np.median(copy_ms))
+        calls = [functools.partial(maxsim.scores, query, docs) for docs in (views, copies)]
+        v, c = alternating_medians_ms(calls, args.rounds, args.repeat)
         print(f"| {n} | {v:.1f} | {c:.1f} | {v / c:.2f}x |")
 
 

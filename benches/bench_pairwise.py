@@ -20,7 +20,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 
 
 def main() -> None:
@@ -47,11 +47,7 @@ def main() -> None:
             return mp.colbert_scores_pairwise(q, d)
 
         np.testing.assert_array_equal(one_call().numpy(), np.float32(per_pair()))
-        old, new = [], []
-        for _ in range(args.rounds):
-            old.append(1e3 * median_seconds(per_pair, 21))
-            new.append(1e3 * median_seconds(one_call, 21))
-        o, n = float(np.median(old)), float(np.median(new))
+        o, n = alternating_medians_ms([per_pair, one_call], args.rounds, 21)
         print(f"| {batch} | {o:.2f} | {n:.2f} | {o / n:.2f}x |")
 
 

@@ -20,7 +20,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
 
 
@@ -49,12 +49,8 @@ def main() -> None:
     print("|---|---:|---:|---:|")
     for threads in (int(t) for t in args.threads.split(",")):
         maxsim.set_num_threads(threads)
-        f32, conv, f16 = [], [], []
-        for _ in range(args.rounds):
-            f32.append(1e3 * median_seconds(lambda: mp.rerank(ids, queries, docs), args.repeat))
-            conv.append(1e3 * median_seconds(converted, args.repeat))
-            f16.append(1e3 * median_seconds(direct, args.repeat))
-        a, b, c = (float(np.median(x)) for x in (f32, conv, f16))
+        calls = [lambda: mp.rerank(ids, queries, docs), converted, direct]
+        a, b, c = alternating_medians_ms(calls, args.rounds, args.repeat)
         print(f"| {threads} | {a:.1f} | {b:.1f} | {c:.1f} |")
 
 

@@ -35,9 +35,7 @@ import argparse
 import importlib.util
 import itertools
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,13 +46,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # random data: no model downloads
 
 import maxsim  # noqa: E402
 from maxsim import _native  # noqa: E402
+from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, floor_ms, rerank_workload  # noqa: E402
-
-
-def _seconds(fn: Callable[[], Any]) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,13 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         maxsim.set_num_threads(threads)
-        for fn in stages.values():
-            fn()  # warm-up
-        times: dict[str, list[float]] = {name: [] for name in stages}
-        for _ in range(args.rounds):
-            for name, fn in stages.items():
-                times[name].append(_seconds(fn))
-        medians = {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+        # One call per stage per round: PyLate's takes seconds.
+        ms = alternating_medians_ms(list(stages.values()), args.rounds, repeat=1)
+        medians = dict(zip(stages, ms))
         floor = floor_ms(flop, bf16_peak, threads)
         if floor is not None:
             medians["products floor"] = floor

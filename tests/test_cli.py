@@ -264,3 +264,24 @@ def test_read_bandwidth_probe_checks_its_arguments() -> None:
     for bad in ({"threads": 0}, {"threads": 1, "mib": 0}, {"threads": 1, "passes": -3}):
         with pytest.raises(ValueError, match="must be at least 1"):
             _native.read_bandwidth_gbs(**bad)
+
+
+def test_alternating_medians_times_every_call_in_turn() -> None:
+    """One warm-up per call, then rounds x repeat timed calls, in alternation;
+    each result is that call's median over rounds, in milliseconds."""
+    import time
+
+    from maxsim.bench.core import alternating_medians_ms
+
+    order: list[str] = []
+
+    def fast() -> None:
+        order.append("fast")
+
+    def slow() -> None:
+        order.append("slow")
+        time.sleep(0.02)
+
+    fast_ms, slow_ms = alternating_medians_ms([fast, slow], rounds=3, repeat=2)
+    assert order == ["fast", "slow"] + ["fast", "fast", "slow", "slow"] * 3
+    assert fast_ms >= 0 and slow_ms >= 20  # time.sleep waits at least as long as asked
