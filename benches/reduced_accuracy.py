@@ -234,7 +234,7 @@ def main() -> None:
         }
     ]
     for dtype in ("float16", "bfloat16", "int8"):
-        packed = maxsim.quantize(docs32, dtype)
+        packed = maxsim.quantize(docs32, "int8_per_token" if dtype == "int8" else dtype)
         scores, seconds = evaluate(packed)
         top = rank(scores, 10)
         ndcg = ndcg_at_k([[doc_ids[j] for j in row] for row in top], q_ids, qrels)

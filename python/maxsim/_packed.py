@@ -69,7 +69,8 @@ class PackedDocs:
             if scales is None:
                 raise TypeError(
                     f"flat: int8 codes without scales ({describe(self.flat)}); pass "
-                    "scales=(one float32 per row), or build them with maxsim.quantize(docs, 'int8')"
+                    "scales=(one float32 per row), or build them with "
+                    "maxsim.quantize(docs, 'int8_per_token')"
                 )
             self.scales = as_scales(scales, n_tokens)
         elif scales is not None:

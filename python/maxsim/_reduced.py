@@ -10,8 +10,9 @@ Accepted document inputs (besides float32):
 
 * float16: numpy ``float16`` arrays or torch ``float16`` tensors;
 * bfloat16: torch ``bfloat16`` tensors or numpy arrays of ``ml_dtypes.bfloat16``;
-* int8: only as :class:`~maxsim.PackedDocs` carrying ``scales``, produced by
-  :func:`quantize` (raw int8 codes without scales raise ``TypeError``).
+* int8: only as :class:`~maxsim.PackedDocs` carrying one scale per token,
+  produced by ``quantize(docs, "int8_per_token")`` (raw int8 codes without
+  scales raise ``TypeError``).
 
 The query may be float32 (or float64), or the documents' own dtype; for int8
 documents any floating-point query is accepted and quantized per token. Other
@@ -25,6 +26,7 @@ range, and raises ``ValueError`` for NaN or inf when quantizing to int8.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -44,7 +46,6 @@ from ._packed import PackedDocs
 __all__ = ["quantize"]
 
 HALF_DTYPES = ("float16", "bfloat16")
-REDUCED_DTYPES = ("float16", "bfloat16", "int8")
 # Exponent bits: a value is non-finite when they are all set.
 _EXPONENT = {"float16": 0x7C00, "bfloat16": 0x7F80}
 
@@ -60,8 +61,8 @@ def _check_finite_bits(bits: np.ndarray, dtype: str, name: str) -> None:
 def _int8_without_scales(name: str, x: Any) -> TypeError:
     return TypeError(
         f"{name}: int8 codes without scales ({describe(x)}); int8 documents need one scale per "
-        "token: build them with maxsim.quantize(docs, 'int8') (a PackedDocs with codes and "
-        "scales), or PackedDocs(codes, offsets, scales=...)"
+        "token: build them with maxsim.quantize(docs, 'int8_per_token') (a PackedDocs with "
+        "codes and scales), or PackedDocs(codes, offsets, scales=...)"
     )
 
 
@@ -190,6 +191,15 @@ def run(
     return _native.maxsim_half_list(queries, list(docs.arrays), docs.dim, bf16, masks, zero_floor)
 
 
+#: ``quantize``'s ``dtype`` names. ``"int8_per_token"`` says which int8: one
+#: scale per token, unlike the per-dimension ranges of
+#: ``maxsim.models.quantize_embeddings(x, "int8")`` (sentence-transformers' scheme).
+QUANTIZE_DTYPES = ("int8_per_token", "float16", "bfloat16")
+_QUANTIZE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+#: Deprecated names of ``"int8_per_token"``: plain "int8" did not say which int8.
+_DEPRECATED_INT8 = ("int8", "i8")
+
+
 def _dtype_arg(dtype: Any) -> str:
     if isinstance(dtype, str):
         name = dtype.strip().lower().replace("torch.", "")
@@ -197,10 +207,20 @@ def _dtype_arg(dtype: Any) -> str:
         name = dtype_name(np.empty(0, dtype=dtype)) if not str(dtype).startswith("torch.") else None
         if name is None:
             name = str(dtype).replace("torch.", "")
-    aliases = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "i8": "int8"}
-    name = aliases.get(name, name)
-    if name not in REDUCED_DTYPES:
-        raise ValueError(f"dtype: expected 'int8', 'float16' or 'bfloat16', got {dtype!r}")
+    name = _QUANTIZE_ALIASES.get(name, name)
+    if name in _DEPRECATED_INT8:
+        warnings.warn(
+            f"maxsim.quantize(docs, {dtype!r}) is deprecated: pass 'int8_per_token' (int8 "
+            "codes with one float32 scale per token; maxsim.models.quantize_embeddings' "
+            "'int8' is a different scheme, per-dimension ranges)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        name = "int8_per_token"
+    if name not in QUANTIZE_DTYPES:
+        raise ValueError(
+            f"dtype: expected 'int8_per_token', 'float16' or 'bfloat16', got {dtype!r}"
+        )
     return name
 
 
@@ -244,21 +264,24 @@ def _float32_packed(docs: Any) -> tuple:
     return array.reshape(n * length, dim), np.arange(n + 1, dtype=np.int64) * length
 
 
-def quantize(docs: Any, dtype: Any = "int8") -> Any:
+def quantize(docs: Any, dtype: Any = "int8_per_token") -> Any:
     """Stores documents in reduced precision: returns a :class:`~maxsim.PackedDocs`.
 
     Args:
         docs: float embeddings: a 3-D ``(n_docs, doc_len, d)`` array, a 2-D ``(len, d)``
             array (one document), a list of 2-D arrays, or a ``PackedDocs``
             (numpy or torch CPU; any float dtype).
-        dtype: ``"int8"`` (default), ``"float16"`` or ``"bfloat16"``.
+        dtype: ``"int8_per_token"`` (default), ``"float16"`` or ``"bfloat16"``.
+            ``"int8"`` (and ``np.int8``) is a deprecated alias of ``"int8_per_token"``.
 
-    ``"int8"``: per-token symmetric ("absmax") quantization. For each token
+    ``"int8_per_token"``: per-token symmetric ("absmax") quantization. For each token
     ``s = max_k |x_k| / 127`` (float32) and ``c_k = round_half_even(x_k / s)``,
     clamped to ``[-127, 127]``; ``x_k ≈ s * c_k`` with ``|x_k - s * c_k| <= s / 2``.
     The result's ``flat`` holds the int8 codes and ``scales`` the float32 scales. A
     token whose largest magnitude is below 1e-30 gets scale 0 and zero codes.
-    NaN or inf raise ``ValueError``.
+    NaN or inf raise ``ValueError``. This is not sentence-transformers'
+    ``"int8"`` (:func:`maxsim.models.quantize_embeddings`), which maps each
+    dimension's calibrated range to 256 levels and has no per-token scale.
 
     ``"float16"`` / ``"bfloat16"``: round to nearest even (the CPU's conversion
     instructions where present). NaN is kept; a finite value beyond the format's
@@ -270,7 +293,7 @@ def quantize(docs: Any, dtype: Any = "int8") -> Any:
     """
     name = _dtype_arg(dtype)
     flat, offsets = _float32_packed(docs)
-    if name == "int8":
+    if name == "int8_per_token":
         codes, scales = _native.quantize_int8(flat)
         return PackedDocs(codes, offsets, scales=scales)
     if name == "bfloat16":

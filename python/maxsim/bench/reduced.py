@@ -147,7 +147,7 @@ def _measure(wname: str, threads: int, repeat: int, peers: bool, n_docs: int = 1
     docs32 = flat.reshape(n_docs, FIXED_TOKENS, DIM) if fixed else maxsim.PackedDocs(flat, offsets)
     f16 = maxsim.quantize(docs32, "float16")
     bf16 = maxsim.quantize(docs32, "bfloat16")
-    i8 = maxsim.quantize(docs32, "int8")
+    i8 = maxsim.quantize(docs32, "int8_per_token")
     if fixed:  # the 3-D fixed layout for the 16-bit paths, like float32
         f16_docs = f16.flat.reshape(docs32.shape)
         bf16_docs = bf16.flat.reshape(docs32.shape)
@@ -231,7 +231,7 @@ def _end_to_end(w: dict, docs32: np.ndarray, repeat: int) -> list[dict]:
             q0, maxsim.quantize(docs32, "bfloat16")
         ),
         "maxsim int8 end-to-end (quantize + score)": lambda: maxsim.scores(
-            q0, maxsim.quantize(docs32, "int8")
+            q0, maxsim.quantize(docs32, "int8_per_token")
         ),
     }
     numkong = _numkong()
@@ -270,8 +270,12 @@ def _accuracy(n_queries: int = 16, n_docs: int = 1000, peers: bool = True) -> li
     docs32 = w["flat"].reshape(-1, FIXED_TOKENS, DIM)
     exact = maxsim.scores_batch(queries, docs32)  # float32 MaxSim: the ranking to agree with
     rows = []
-    for dtype in ("float16", "bfloat16", "int8"):
-        got = maxsim.scores_batch(queries, maxsim.quantize(docs32, dtype))
+    for dtype, scheme in (
+        ("float16", "float16"),
+        ("bfloat16", "bfloat16"),
+        ("int8", "int8_per_token"),
+    ):
+        got = maxsim.scores_batch(queries, maxsim.quantize(docs32, scheme))
         rows.append(
             {
                 "suite": "reduced-accuracy",
