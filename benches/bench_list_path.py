@@ -36,8 +36,8 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
 
 import maxsim  # noqa: E402
 from maxsim import _native  # noqa: E402
-from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
+from maxsim.bench.timing import alternating_medians_ms  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -35,12 +35,12 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ._common import SKIPPED, child_env, optional, skipped_notes
+from .timing import alternating_medians_ms
 
 DIM = 128
 QUERY_TOKENS = 32
@@ -76,15 +76,9 @@ def _flops(w: dict) -> float:
 
 
 def _interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    """Per name, the median of ``repeat`` rounds in which every function runs once, in seconds."""
+    ms = alternating_medians_ms(list(fns.values()), rounds=repeat, repeat=1)
+    return {name: t / 1e3 for name, t in zip(fns, ms)}
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, k: int = 10, ascending_b: bool = False) -> float:

@@ -230,7 +230,7 @@ class ColBERT:
         ``int8_linear=True`` is a fast option: dynamic int8 quantization of the
         encoder's Linear layers except the feed-forward output projections, which
         stay float32 (CPU; slightly changes results). Quantizing those too cost
-        0.026 SciFact NDCG@10 in ``benches/encoders_fast_accuracy.py``; keeping
+        0.026 SciFact NDCG@10 in ``benches/accuracy/encoders_fast_accuracy.py``; keeping
         them float32 measured +0.002.
 
         Raises:

@@ -1,7 +1,7 @@
 """SciFact NDCG@10 of the encoders' fast options: ColBERT and the cross-encoder Reranker.
 
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 \\
-        PYTHONPATH=python python3 benches/encoders_fast_accuracy.py \\
+        PYTHONPATH=python python3 benches/accuracy/encoders_fast_accuracy.py \\
         --out-json /tmp/encfast.json --out-md /tmp/encfast.md
 
 About 50 minutes from a cold cache on one core of a shared AVX-512 machine
@@ -73,7 +73,7 @@ for _var, _val in (
 ):
     os.environ.setdefault(_var, _val)
 _HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(_HERE.parent / "python"))
+sys.path.insert(0, str(_HERE.parents[1] / "python"))
 sys.path.insert(0, str(_HERE))
 
 import numpy as np  # noqa: E402
@@ -85,7 +85,7 @@ from scifact_embedder_ndcg import (  # noqa: E402
     search_dense,
 )
 
-DEFAULT_DATA = _HERE.parents[1] / "shared" / "data" / "scifact"
+DEFAULT_DATA = _HERE.parents[2] / "shared" / "data" / "scifact"
 DEFAULT_CACHE = Path("/tmp/encfast_cache")
 SIGMOID = "torch.nn.modules.activation.Sigmoid"
 

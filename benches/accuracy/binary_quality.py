@@ -15,7 +15,7 @@ the repository), then reports NDCG@10 for:
 
 Usage::
 
-    PYTHONPATH=python python3 benches/binary_quality.py [--data DIR] [--cache FILE]
+    PYTHONPATH=python python3 benches/accuracy/binary_quality.py [--data DIR] [--cache FILE]
         [--json OUT.json]
 
 NDCG@10 follows pytrec_eval / MTEB: linear gains, log2 discounts, ideal DCG
@@ -39,7 +39,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _HERE = Path(__file__).resolve().parent
-_PY = _HERE.parent / "python"
+_PY = _HERE.parents[1] / "python"
 if _PY.is_dir() and str(_PY) not in sys.path:
     sys.path.insert(0, str(_PY))
 

@@ -17,7 +17,7 @@ one ``maxsim.quantize`` uses), per-token clipping at the 99th percentile of
 ``|x|``, per-token MSE-optimal clipping, one global scale, and per-dimension
 scales.
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/reduced_accuracy.py [--cache DIR]
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/accuracy/reduced_accuracy.py [--cache DIR]
 
 Encoding takes several minutes on 2 CPU cores; ``--cache`` keeps the embeddings.
 """
@@ -37,9 +37,9 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if importlib.util.find_spec("maxsim") is None:  # run from a source tree without install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 
 
 def load_scifact(root: Path):
