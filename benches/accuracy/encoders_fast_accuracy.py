@@ -1,5 +1,9 @@
 """SciFact NDCG@10 of the encoders' fast options: ColBERT and the cross-encoder Reranker.
 
+(Over 600 lines on purpose: one study run as one command, whose ColBERT and
+cross-encoder halves share the data loading, caches, seeds and tables; split
+into modules, one experiment's protocol would be read across files.)
+
     OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 \\
         PYTHONPATH=python python3 benches/accuracy/encoders_fast_accuracy.py \\
         --out-json /tmp/encfast.json --out-md /tmp/encfast.md

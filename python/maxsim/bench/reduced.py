@@ -209,8 +209,8 @@ def _measure(wname: str, threads: int, repeat: int, peers: bool, n_docs: int = 1
             }
         )
     if peers and threads == 1 and wname == "fixed":
-        # Every repeat: a 77 MB allocation right after NumKong's packing
-        # occasionally stalls for 0.1-0.2 s on this VM; the median absorbs it.
+        # Every repeat counts: a large allocation right after NumKong's packing
+        # occasionally stalls on a shared VM, and the median of all absorbs it.
         rows.extend(_end_to_end(w, docs32, max(3, repeat)))
     return rows
 
