@@ -233,7 +233,7 @@ class ColBERT:
         activations, carry the outliers that one per-tensor activation scale
         resolves worst, and ColBERT's per-token outputs feel that error where
         pooled ones average it out. The SciFact accuracy of both choices is in
-        BENCHMARKS.md ("Encoders", from ``benches/accuracy/encoders_fast_accuracy.py``).
+        BENCHMARKS.md ("Encoders on SciFact").
 
         Raises:
             ModelNotFoundError: the model can't be found locally or in the hub cache.
