@@ -111,13 +111,15 @@ def to_numpy(x: Any, name: str, *, move: bool = False) -> np.ndarray:
     ragged list) raises ``TypeError``.
     """
     if is_torch_tensor(x):
+        import torch  # already imported: x is a tensor
+
         t = cpu_tensor(x, name, move=move)
-        if str(t.dtype) == "torch.bfloat16":
+        if t.dtype is torch.bfloat16:
             t = t.float()
-        if t.is_conj() or t.is_neg():
-            t = t.resolve_conj().resolve_neg()
         try:
             return t.numpy()
+        except RuntimeError:  # a lazily conjugated or negated view
+            return t.resolve_conj().resolve_neg().numpy()
         except TypeError as exc:  # a dtype numpy lacks (uint16, float8...)
             raise TypeError(f"{name}: {describe(x)} has no numpy equivalent: {exc}") from None
     if isinstance(x, np.ndarray):
@@ -167,16 +169,17 @@ def as_float_array(x: Any, name: str, ndim: Ndim) -> np.ndarray:
     float32, float64) except bfloat16, which is widened to float32 (exact).
     Not necessarily contiguous."""
     array = to_numpy(x, name)
-    if array.dtype.kind != "f" and array.dtype.name not in _FLOAT_NAMES:
+    dtype = array.dtype
+    # kind "f" first: dtype.name builds a string, too slow for every call.
+    bfloat16 = dtype.kind != "f" and dtype.name == "bfloat16"  # ml_dtypes
+    if dtype.kind != "f" and not bfloat16:
         raise TypeError(
             f"{name}: expected floating-point values (float32, float64, float16, bfloat16), "
             f"got {describe(array)}"
         )
     if not _has_ndim(array, ndim):
         raise ValueError(f"{name}: expected a {_ndim_text(ndim)} array, got {describe(array)}")
-    if array.dtype.name == "bfloat16":  # ml_dtypes
-        array = array.astype(np.float32)
-    return array
+    return array.astype(np.float32) if bfloat16 else array
 
 
 def as_float32(x: Any, name: str, ndim: Ndim) -> np.ndarray:
@@ -186,7 +189,7 @@ def as_float32(x: Any, name: str, ndim: Ndim) -> np.ndarray:
     No copy when ``x`` already is C-contiguous float32 (numpy or torch CPU).
     """
     array = as_float_array(x, name, ndim)
-    if array.dtype != np.float32:
+    if array.dtype != _FLOAT32:
         array = array.astype(np.float32)
     return c_aligned(array)
 
@@ -259,13 +262,13 @@ def check_doc_list(arrays: Sequence[np.ndarray], dtype: Optional[str] = None) ->
     their bits (float16/bfloat16 as uint16)."""
     dim = arrays[0].shape[1] if len(arrays) else None
     for i, a in enumerate(arrays):
-        what = describe(a) if dtype is None else f"shape {a.shape} dtype {dtype}"
-        if a.shape[0] == 0:
-            raise ValueError(
-                f"docs: document {i} has zero tokens ({what}); "
-                "every document needs at least one token"
-            )
-        if a.shape[1] != dim:
+        if a.shape[0] == 0 or a.shape[1] != dim:
+            what = describe(a) if dtype is None else f"shape {a.shape} dtype {dtype}"
+            if a.shape[0] == 0:
+                raise ValueError(
+                    f"docs: document {i} has zero tokens ({what}); "
+                    "every document needs at least one token"
+                )
             raise ValueError(
                 f"docs[{i}]: dimension {a.shape[1]} ({what}) differs from docs[0]'s {dim}"
             )

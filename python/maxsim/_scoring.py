@@ -38,6 +38,8 @@ from ._convert import (
 )
 from ._packed import PackedDocs
 
+_FLOAT32 = np.dtype(np.float32)
+
 DocsLike = Union[np.ndarray, Sequence[np.ndarray], PackedDocs, Any]
 
 __all__ = [
@@ -349,11 +351,10 @@ def scores_grouped(
         TypeError: an array of another dtype or layout.
     """
     offsets = list(group_offsets)
-    dtype = docs[0].dtype if len(docs) else None
-    if dtype == np.float16 or (dtype is not None and dtype.name == "bfloat16"):
-        bf16 = dtype.name == "bfloat16"
-        return _native.maxsim_half_list_groups(queries, docs, offsets, bf16, zero_floor)
-    return _native.maxsim_list_groups(queries, docs, offsets, zero_floor)
+    if not len(docs) or docs[0].dtype == _FLOAT32:
+        return _native.maxsim_list_groups(queries, docs, offsets, zero_floor)
+    bf16 = docs[0].dtype.name == "bfloat16"  # else float16; the native call checks each
+    return _native.maxsim_half_list_groups(queries, docs, offsets, bf16, zero_floor)
 
 
 def set_num_threads(n: int) -> None:
