@@ -81,15 +81,9 @@ sys.path.insert(0, str(_HERE.parents[1] / "python"))
 sys.path.insert(0, str(_HERE))
 
 import numpy as np  # noqa: E402
-from scifact_embedder_ndcg import (  # noqa: E402
-    load_qrels,
-    load_queries,
-    load_scifact,
-    ndcg_at_k,
-    search_dense,
-)
+from scifact import DEFAULT_DATA, load_qrels, load_queries, load_scifact, ndcg_at_k  # noqa: E402
+from scifact_embedder_ndcg import search_dense  # noqa: E402
 
-DEFAULT_DATA = _HERE.parents[2] / "shared" / "data" / "scifact"
 DEFAULT_CACHE = Path("/tmp/encfast_cache")
 SIGMOID = "torch.nn.modules.activation.Sigmoid"
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reduced_accuracy import DEFAULT_DATA, encode_tokens, load_scifact  # noqa: E402
+from reduced_accuracy import encode_tokens  # noqa: E402
+from scifact import DEFAULT_DATA, load_scifact  # noqa: E402
 
 #: Candidates the screen tracks per query token before it screens a vector again.
 TRACKED = 4
