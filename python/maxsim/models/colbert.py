@@ -229,9 +229,11 @@ class ColBERT:
         no attention to expansion tokens, ``string.punctuation`` skiplist).
         ``int8_linear=True`` is a fast option: dynamic int8 quantization of the
         encoder's Linear layers except the feed-forward output projections, which
-        stay float32 (CPU; slightly changes results). Quantizing those too cost
-        0.026 SciFact NDCG@10 in ``benches/encoders_fast_accuracy.py``; keeping
-        them float32 measured +0.002.
+        stay float32 (CPU; slightly changes results): their inputs, the GELU
+        activations, carry the outliers that one per-tensor activation scale
+        resolves worst, and ColBERT's per-token outputs feel that error where
+        pooled ones average it out. The SciFact accuracy of both choices is in
+        BENCHMARKS.md ("Encoders on SciFact").
 
         Raises:
             ModelNotFoundError: the model can't be found locally or in the hub cache.

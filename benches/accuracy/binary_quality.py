@@ -15,7 +15,7 @@ the repository), then reports NDCG@10 for:
 
 Usage::
 
-    PYTHONPATH=python python3 benches/binary_quality.py [--data DIR] [--cache FILE]
+    PYTHONPATH=python python3 benches/accuracy/binary_quality.py [--data DIR] [--cache FILE]
         [--json OUT.json]
 
 NDCG@10 follows pytrec_eval / MTEB: linear gains, log2 discounts, ideal DCG
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -39,37 +38,15 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 _HERE = Path(__file__).resolve().parent
-_PY = _HERE.parent / "python"
+_PY = _HERE.parents[1] / "python"
 if _PY.is_dir() and str(_PY) not in sys.path:
     sys.path.insert(0, str(_PY))
+sys.path.insert(0, str(_HERE))
 
-DEFAULT_DATA = Path("/work/shared/data/scifact")
+from scifact import DEFAULT_DATA, load_scifact, ndcg_at_k  # noqa: E402
+
 DEFAULT_CACHE = Path("/tmp/maxsim_scifact_all-MiniLM-L6-v2.npz")
 MULTIPLIERS = tuple(range(1, 21))
-
-
-def load_scifact(data: Path):
-    corpus_ids, corpus_texts = [], []
-    with open(data / "corpus.jsonl", encoding="utf-8") as f:
-        for line in f:
-            doc = json.loads(line)
-            corpus_ids.append(str(doc["_id"]))
-            # MTEB's corpus text: title and body joined by a space.
-            corpus_texts.append((doc.get("title", "") + " " + doc["text"]).strip())
-    qrels: dict[str, dict[str, int]] = {}
-    with open(data / "qrels" / "test.tsv", encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            qid, did, score = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(score)
-    query_ids, query_texts = [], []
-    with open(data / "queries.jsonl", encoding="utf-8") as f:
-        for line in f:
-            q = json.loads(line)
-            if str(q["_id"]) in qrels:
-                query_ids.append(str(q["_id"]))
-                query_texts.append(q["text"])
-    return corpus_ids, corpus_texts, query_ids, query_texts, qrels
 
 
 def embed(data: Path, cache: Path):
@@ -105,20 +82,9 @@ def embed(data: Path, cache: Path):
 
 
 def ndcg_at_10(indices: np.ndarray, corpus_ids, query_ids, qrels) -> float:
-    total = 0.0
-    for row, qid in zip(indices, query_ids):
-        rel = qrels[qid]
-        dcg = 0.0
-        for rank, idx in enumerate(row[:10]):
-            if idx < 0:
-                continue
-            gain = rel.get(corpus_ids[int(idx)], 0)
-            if gain > 0:
-                dcg += gain / math.log2(rank + 2)
-        ideal = sorted((g for g in rel.values() if g > 0), reverse=True)[:10]
-        idcg = sum(g / math.log2(r + 2) for r, g in enumerate(ideal))
-        total += dcg / idcg if idcg > 0 else 0.0
-    return total / len(query_ids)
+    """NDCG@10 of result rows of corpus indices (-1: no result, only at a row's end)."""
+    ranked = [[corpus_ids[int(i)] for i in row[:10] if i >= 0] for row in indices]
+    return ndcg_at_k(ranked, query_ids, qrels, 10)
 
 
 def int8_quantize(x: np.ndarray, ranges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

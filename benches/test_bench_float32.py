@@ -2,7 +2,7 @@
 
 Not part of the test suite (``testpaths = tests``). Run::
 
-    PYTHONPATH=python python3 -m pytest benches/test_bench_core.py --benchmark-only \
+    PYTHONPATH=python python3 -m pytest benches/test_bench_float32.py --benchmark-only \
         --benchmark-group-by=param:workload --benchmark-columns=median,iqr,rounds
 
 Each benchmark is one pass of every query of the workload over every document
@@ -18,7 +18,7 @@ import os
 
 import numpy as np
 import pytest
-from maxsim.bench import core, workloads
+from maxsim.bench import float32, workloads
 
 N_DOCS = int(os.environ.get("MAXSIM_BENCH_DOCS", "1000"))
 IMPLEMENTATIONS = [
@@ -44,7 +44,7 @@ _CACHE: dict[str, tuple[workloads.Workload, dict]] = {}
 def _impls(name: str) -> tuple[workloads.Workload, dict]:
     if name not in _CACHE:
         w = _workload(name)
-        _CACHE[name] = (w, core.implementations(w))
+        _CACHE[name] = (w, float32.implementations(w))
     return _CACHE[name]
 
 

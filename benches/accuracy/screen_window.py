@@ -7,7 +7,7 @@ screen tracks four candidates per query token; a 16-token query vector with a
 lane that has more is screened a second time. A screen in int8 (``vpdpbusd``,
 twice the products per instruction on Zen 4) would have a wider bound. This
 script measures both windows on SciFact token embeddings of the bundled
-all-MiniLM-L6-v2 (as ``benches/reduced_accuracy.py`` makes them), at 384
+all-MiniLM-L6-v2 (as ``benches/accuracy/reduced_accuracy.py`` makes them), at 384
 dimensions and after a seeded Gaussian projection to 128 (ColBERT's width,
 L2-normalised again).
 
@@ -18,11 +18,11 @@ nearest even; int8 is ``maxsim.quantize``'s per-token symmetric absmax scale.
 A token is a candidate when its similarity is at least ``max_j s_j − 2ε``
 (similarities in float32 here; the estimate does not depend on that).
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/screen_window.py \\
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/accuracy/screen_window.py \\
         [--docs 1000] [--queries 100] [--cache DIR]
 
 Encoding the documents takes about a minute on 2 CPU cores; ``--cache`` (the
-same files as ``benches/reduced_accuracy.py --cache``, all 5,183 documents) skips it.
+same files as ``benches/accuracy/reduced_accuracy.py --cache``, all 5,183 documents) skips it.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reduced_accuracy import DEFAULT_DATA, encode_tokens, load_scifact  # noqa: E402
+from reduced_accuracy import encode_tokens  # noqa: E402
+from scifact import DEFAULT_DATA, load_scifact  # noqa: E402
 
 #: Candidates the screen tracks per query token before it screens a vector again.
 TRACKED = 4

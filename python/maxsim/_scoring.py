@@ -1,4 +1,9 @@
-"""Float32 MaxSim: ``scores``, ``scores_batch``, ``topk``, runtime settings.
+"""MaxSim scoring: ``scores``, ``scores_batch``, ``topk``, grouped scoring, runtime settings.
+
+Every scoring call of the package goes through this module: it turns the
+documents into one of the native layer's layouts (fixed 3-D, packed, list;
+float32 here, float16 / bfloat16 / int8 through :mod:`maxsim._reduced`) and
+makes one native call.
 
 MaxSim of a query ``Q`` ``(nq, d)`` and a document ``D`` ``(nd, d)`` is
 ``sum_i max_j <q_i, d_j>``: plain dot products, no normalisation.
@@ -22,14 +27,25 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from . import _native, _reduced
-from ._convert import as_bool_mask, as_float32, as_k, describe, is_torch_tensor, tensor_views
+from ._convert import (
+    as_bool_mask,
+    as_float32,
+    as_k,
+    check_doc_list,
+    describe,
+    tensor_views,
+    to_numpy,
+)
 from ._packed import PackedDocs
+
+_FLOAT32 = np.dtype(np.float32)
 
 DocsLike = Union[np.ndarray, Sequence[np.ndarray], PackedDocs, Any]
 
 __all__ = [
     "scores",
     "scores_batch",
+    "scores_grouped",
     "topk",
     "info",
     "set_num_threads",
@@ -79,18 +95,7 @@ def _normalise_docs(docs: DocsLike, check_finite: bool) -> _Docs:
         if check_finite:
             for i, a in enumerate(arrays):
                 _check_finite(a, f"docs[{i}]")
-        dim = arrays[0].shape[1] if arrays else None
-        for i, a in enumerate(arrays):
-            if a.shape[0] == 0:
-                raise ValueError(
-                    f"docs: document {i} has zero tokens ({describe(a)}); "
-                    "every document needs at least one token"
-                )
-            if a.shape[1] != dim:
-                raise ValueError(
-                    f"docs[{i}]: dimension {a.shape[1]} ({describe(a)}) "
-                    f"differs from docs[0]'s {dim}"
-                )
+        dim = check_doc_list(arrays)
         return _Docs("list", tuple(arrays), len(arrays), dim)
     if isinstance(docs, (str, bytes, dict)):
         raise TypeError(
@@ -222,9 +227,7 @@ def _queries_mask(queries_mask: Any, queries: list[np.ndarray]) -> Optional[list
             as_bool_mask(m, f"queries_mask[{i}]", q.shape[0])
             for i, (m, q) in enumerate(zip(queries_mask, queries))
         ]
-    if is_torch_tensor(queries_mask):
-        queries_mask = queries_mask.detach().cpu().numpy()
-    mask = np.asarray(queries_mask)
+    mask = to_numpy(queries_mask, "queries_mask", move=True)
     if mask.ndim != 2 or mask.shape[0] != len(queries):
         raise ValueError(f"queries_mask: expected shape ({len(queries)}, nq), got {describe(mask)}")
     return [
@@ -292,6 +295,66 @@ def topk(
     if single:
         return top_scores[0], top_indices[0]
     return top_scores, top_indices
+
+
+def ready_doc_list(docs: Sequence[Any]) -> Optional[tuple[str, int]]:
+    """``(dtype name, width)`` when ``docs`` is a list or tuple of arrays the
+    kernels read as they are, else None.
+
+    "As they are": every entry a C-contiguous, aligned numpy array in native
+    byte order, of shape ``(len_i, width)`` with ``len_i >= 1`` and one
+    ``width >= 1``, all of one dtype: float32 (``"float32"``), float16
+    (``"float16"``) or ``ml_dtypes.bfloat16`` (``"bfloat16"``). One native pass
+    over the list, with no Python work per entry. Such lists can be passed to
+    :func:`scores_grouped` (and :func:`scores`) without conversion.
+    """
+    width = _native.ready_f32_list(docs)
+    if width is not None:
+        return ("float32", width)
+    return _native.ready_half_list(docs)
+
+
+def scores_grouped(
+    queries: Sequence[np.ndarray],
+    docs: Sequence[np.ndarray],
+    group_offsets: Sequence[int],
+    *,
+    zero_floor: Optional[np.ndarray] = None,
+) -> np.ndarray:
+    """MaxSim of each query against its own group of documents, in one call.
+
+    Query ``g`` is scored against ``docs[group_offsets[g]:group_offsets[g + 1]]``
+    (PyLate's rerank, distillation and pairwise scores). Every group runs in
+    one native call, groups and documents in parallel: separate calls with
+    Python work between them let the thread pool fall asleep between groups.
+
+    Args:
+        queries: C-contiguous float32 ``(nq_g, d)`` arrays, one per group.
+        docs: ``(len_i >= 1, d)`` arrays, every group's back to back, all of
+            one dtype as :func:`ready_doc_list` accepts them: float32, or
+            float16 / ``ml_dtypes.bfloat16``, which are read as stored and
+            widened to float32 exactly (their scores equal those of a float32
+            copy).
+        group_offsets: ``len(queries) + 1`` non-decreasing integers from 0 to
+            ``len(docs)``; an empty group scores nothing.
+        zero_floor: optional bool ``(len(docs),)``: for marked documents each
+            query token's best similarity is floored at 0 (PyLate's padding),
+            as in :func:`scores`.
+
+    Returns:
+        float32 ``(len(docs),)``: document ``i``'s score against its group's query.
+
+    Raises:
+        ValueError: mismatched widths, a document without tokens, offsets
+            that do not cover ``docs``, a ``zero_floor`` of the wrong length
+            (the message names the argument and the index).
+        TypeError: an array of another dtype or layout.
+    """
+    offsets = list(group_offsets)
+    if not len(docs) or docs[0].dtype == _FLOAT32:
+        return _native.maxsim_list_groups(queries, docs, offsets, zero_floor)
+    bf16 = docs[0].dtype.name == "bfloat16"  # else float16; the native call checks each
+    return _native.maxsim_half_list_groups(queries, docs, offsets, bf16, zero_floor)
 
 
 def set_num_threads(n: int) -> None:

