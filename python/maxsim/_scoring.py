@@ -378,7 +378,10 @@ def set_kernel(name: str) -> None:
 
 
 def info() -> dict:
-    """Package version, the kernel in force, detected CPU features and the thread count."""
+    """Package version, the kernel in force and what it runs for each kind of
+    work (``kernel_paths``: float32, float16, bfloat16, int8, hamming,
+    quantize), detected CPU features, the state of AMX (off by default until
+    verified on real hardware) and the thread count."""
     from . import __version__
 
     return {
@@ -390,5 +393,7 @@ def info() -> dict:
         "cpu_features": list(_native.cpu_features()),
         "num_threads": get_num_threads(),
         "reduced_kernels": _reduced.paths(),
+        "kernel_paths": dict(_native.kernel_paths()),
+        "amx": _native.amx_status(),
         "machine": os.uname().machine if hasattr(os, "uname") else "",
     }

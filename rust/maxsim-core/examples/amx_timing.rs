@@ -99,5 +99,22 @@ fn main() {
             ));
         }
     }
-    print_timings(&rows, repeat, flops, (1e12, "TFLOP/s"));
+    let medians = print_timings(&rows, repeat, flops, (1e12, "TFLOP/s"));
+    let median_of = |name: &str| {
+        rows.iter()
+            .position(|row| row.name == name)
+            .map(|i| medians[i])
+    };
+    // The reduced-precision issue's AMX targets, one line each, for
+    // benches/device_check.sh to read.
+    if let Some(amx) = median_of("bf16 docs amx") {
+        let tflops = flops / amx / 1e12;
+        let verdict = if tflops >= 1.5 { "met" } else { "missed" };
+        println!("target amx_bf16_tflops {tflops:.3} (>= 1.5): {verdict}");
+        if let Some(f32_avx512) = median_of("f32 docs avx512") {
+            let ratio = f32_avx512 / amx;
+            let verdict = if ratio >= 5.0 { "met" } else { "missed" };
+            println!("target amx_bf16_vs_avx512_f32 {ratio:.2}x (>= 5): {verdict}");
+        }
+    }
 }

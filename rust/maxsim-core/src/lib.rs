@@ -7,9 +7,11 @@
 //! Layout of the crate (modelled on `memchr`):
 //! - [`vector`]: the small SIMD vocabulary (`F32Vec`) that portable algorithms are written in;
 //! - [`float`]: the portable register-blocked MaxSim algorithm and the parallel drivers;
-//! - `arch::{x86_64::{avx2, avx512}, aarch64::neon}`: one folder per ISA, each
-//!   implementing the vocabulary and instantiating the algorithms under `#[target_feature]`;
-//! - [`dispatch`]: CPU feature detection, done once and cached;
+//! - `arch::{portable, x86_64::{avx2, avx512, amx}, aarch64::neon}`: one folder
+//!   per ISA, each implementing the vocabulary, instantiating the algorithms
+//!   under `#[target_feature]` and returning its kernel table;
+//! - [`dispatch`]: CPU features and environment (`dispatch::cpu`), probed once,
+//!   and one table of function pointers per kernel family, built once;
 //! - [`threads`]: the rayon pool and its size;
 //! - [`topk`]: best-first selection with ties going to the lower index.
 //!
@@ -28,7 +30,7 @@ pub mod threads;
 pub mod topk;
 pub mod vector;
 
-pub use dispatch::{cpu_features, selected_kernel, set_kernel, Kernel};
+pub use dispatch::{cpu_features, selected_kernel, set_kernel, Kernel, KernelTable};
 pub use docs::DocSet;
 pub use error::{Error, Result};
 pub use float::{maxsim_scores, maxsim_scores_batch, PreparedQueries, ScoreOptions};

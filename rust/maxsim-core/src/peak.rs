@@ -12,15 +12,20 @@
 //! database), it is that scan's ceiling, including whatever part of the buffer
 //! the last-level cache keeps between passes.
 
-use crate::dispatch::Kernel;
+use crate::dispatch::{table, Kernel};
 use crate::vector::F32Vec;
 use std::time::Instant;
 
 /// Independent accumulator chains; 12 covers 4-cycle latency × 2 pipes (+ margin).
-const CHAINS: usize = 12;
+pub(crate) const CHAINS: usize = 12;
 
+/// `CHAINS` independent FMA chains on `V`, `iterations` steps each; each
+/// `arch` folder instantiates it as its table's `PeakProbe`.
+///
+/// # Safety
+/// As [`F32Vec`]: only inside a function compiled with `V`'s features.
 #[inline(always)]
-unsafe fn fma_loop<V: F32Vec>(iterations: usize) -> f32 {
+pub(crate) unsafe fn fma_loop<V: F32Vec>(iterations: usize) -> f32 {
     let mut acc = [V::splat(0.0); CHAINS];
     let a = V::splat(0.999_999);
     let b = V::splat(1e-7);
@@ -38,42 +43,13 @@ unsafe fn fma_loop<V: F32Vec>(iterations: usize) -> f32 {
     total
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn fma_avx2(iterations: usize) -> f32 {
-    fma_loop::<crate::arch::x86_64::avx2::vector::Avx2F32>(iterations)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fma_avx512(iterations: usize) -> f32 {
-    fma_loop::<crate::arch::x86_64::avx512::vector::Avx512F32>(iterations)
-}
-
-#[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "neon")]
-unsafe fn fma_neon(iterations: usize) -> f32 {
-    fma_loop::<crate::arch::aarch64::neon::vector::NeonF32>(iterations)
-}
-
 /// Best-of-5 single-thread fp32 FMA throughput of `kernel`'s vectors, GFLOP/s.
 /// Returns `None` for the portable kernel (it has no fixed vector width).
 pub fn fma_peak_gflops(kernel: Kernel) -> Option<f64> {
-    if !kernel.is_supported() {
-        return None;
-    }
-    let (run, lanes): (unsafe fn(usize) -> f32, usize) = match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => (fma_avx2, 8),
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 | Kernel::Amx => (fma_avx512, 16),
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Neon => (fma_neon, 4),
-        _ => return None,
-    };
-    // SAFETY: `kernel` is supported by this CPU (checked above), which is the
-    // only requirement of the target-feature functions.
-    Some(unsafe { best_gflops(run, lanes * 2) })
+    let probe = table(kernel).ok()?.fma_peak?;
+    // SAFETY: the table of a supported kernel holds a probe this CPU runs,
+    // which is the only requirement of the target-feature function.
+    Some(unsafe { best_gflops(probe.run, probe.lanes * 2) })
 }
 
 /// Best-of-5 GFLOP/s of `run`'s `CHAINS` chains over [`ITERATIONS`] steps,
@@ -95,46 +71,15 @@ unsafe fn best_gflops(run: unsafe fn(usize) -> f32, flops_per_step: usize) -> f6
 /// Steps of each chain per timed run (24 M instructions: milliseconds).
 const ITERATIONS: usize = 2_000_000;
 
-/// `CHAINS` independent `vdpbf16ps` chains, `iterations` times.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
-unsafe fn bf16_dot_avx512(iterations: usize) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_setzero_ps(); CHAINS];
-    // bf16 pairs of 1.0 and of 1e-3: the sums grow slowly and stay finite.
-    // (Opaque to the optimiser, which could otherwise fold the whole loop.)
-    let a = std::hint::black_box(_mm512_cvtne2ps_pbh(
-        _mm512_set1_ps(1.0),
-        _mm512_set1_ps(1.0),
-    ));
-    let b = std::hint::black_box(_mm512_cvtne2ps_pbh(
-        _mm512_set1_ps(1e-3),
-        _mm512_set1_ps(1e-3),
-    ));
-    for _ in 0..iterations {
-        for slot in acc.iter_mut() {
-            *slot = _mm512_dpbf16_ps(*slot, a, b);
-        }
-    }
-    acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
-}
-
 /// Best-of-5 single-thread throughput of AVX512_BF16's `vdpbf16ps` on 512-bit
 /// vectors, GFLOP/s (each instruction: 32 products and their sums into 16
 /// float32 lanes, 64 flops). Returns `None` where the CPU lacks AVX512_BF16
 /// (or is not x86-64).
 pub fn bf16_dot_peak_gflops() -> Option<f64> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if !crate::float::screen::screen_supported() {
-            return None;
-        }
-        // SAFETY: AVX-512F and AVX512_BF16 are present (checked above), the
-        // only requirement of the target-feature function.
-        Some(unsafe { best_gflops(bf16_dot_avx512, 64) })
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    let screen = crate::dispatch::screen_table().ok()?.screen?;
+    // SAFETY: a table holds a screen only where this CPU runs its kernels,
+    // the only requirement of the target-feature function.
+    Some(unsafe { best_gflops(screen.dot_peak, 64) })
 }
 
 /// Sums `words` with eight independent accumulators (vectorisable; the sum

@@ -12,16 +12,11 @@ use std::sync::{Arc, Mutex};
 static POOL: Mutex<Option<Arc<ThreadPool>>> = Mutex::new(None);
 
 fn default_threads() -> usize {
-    if let Ok(text) = std::env::var("MAXSIM_NUM_THREADS") {
-        if let Ok(n) = text.trim().parse::<usize>() {
-            if n >= 1 {
-                return n;
-            }
-        }
-    }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    crate::dispatch::Env::get().num_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
 }
 
 fn build(n: usize) -> Result<Arc<ThreadPool>> {

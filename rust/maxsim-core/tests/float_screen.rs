@@ -24,8 +24,7 @@ use common::values;
 /// Screened and plain scores of `queries` against packed `docs`, asserted
 /// bitwise equal; also checks them against the f64 reference where finite.
 fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], dim: usize) {
-    if !screen_supported() {
-        eprintln!("AVX512_BF16 not available: screen not tested on this CPU");
+    if !maxsim_core::dispatch::run_or_skip("avx512bf16", screen_supported(), "float_screen") {
         return;
     }
     let query_refs: Vec<&[f32]> = queries.iter().map(|q| q.as_slice()).collect();

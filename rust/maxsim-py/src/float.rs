@@ -82,9 +82,9 @@ fn maxsim_list<'py>(
 /// This is `maxsim.pylate.rerank`'s call (each query has its own candidates)
 /// and `colbert_scores_pairwise`'s (one document per query): one GIL release
 /// for all queries keeps the thread pool busy from one group to the next.
-/// Separate calls with Python work between them left the pool asleep, and its
-/// second thread often woke late: 0.8–1.4 ms per call on this VM, about 10 %
-/// of a 10-query rerank on two threads.
+/// Separate calls with Python work between them leave the pool asleep, and
+/// its threads may wake late, which on a small rerank costs as much as a
+/// query's scoring.
 #[pyfunction]
 #[pyo3(signature = (queries, docs, group_offsets, zero_floor=None))]
 fn maxsim_list_groups<'py>(

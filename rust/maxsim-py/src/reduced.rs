@@ -218,9 +218,7 @@ fn to_half_bits<'py>(
 /// `[(dtype, implementation)]` for the kernel in force.
 #[pyfunction]
 fn reduced_paths() -> PyResult<Vec<(&'static str, String)>> {
-    Ok(reduced::reduced_paths(
-        dispatch::selected_kernel().map_err(to_py)?,
-    ))
+    reduced::reduced_paths(dispatch::selected_kernel().map_err(to_py)?).map_err(to_py)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

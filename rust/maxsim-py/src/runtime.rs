@@ -17,7 +17,8 @@ fn set_kernel(name: &str) -> PyResult<()> {
     dispatch::set_kernel(kernel).map_err(to_py)
 }
 
-/// Kernels this CPU can run, best first.
+/// Kernels this CPU can run, best first (AMX included where present, though
+/// default selection skips it).
 #[pyfunction]
 fn supported_kernels() -> Vec<&'static str> {
     Kernel::ALL
@@ -45,12 +46,39 @@ fn cpu_features() -> Vec<&'static str> {
 /// or `"fp32"`.
 #[pyfunction]
 fn float_path() -> PyResult<&'static str> {
-    let kernel = dispatch::selected_kernel().map_err(to_py)?;
-    Ok(if maxsim_core::float::screen::screen_enabled(kernel) {
+    let table = dispatch::selected_table().map_err(to_py)?;
+    Ok(if table.screen_in_use().is_some() {
         "bf16-screen"
     } else {
         "fp32"
     })
+}
+
+/// `[(work, implementation)]` of the kernel table in force (or of the kernel
+/// named): what runs for float32, float16, bfloat16 and int8 documents,
+/// Hamming distances and int8 quantization.
+#[pyfunction]
+#[pyo3(signature = (name=None))]
+fn kernel_paths(name: Option<&str>) -> PyResult<Vec<(&'static str, String)>> {
+    let kernel = match name {
+        Some(name) => Kernel::parse(name).map_err(to_py)?,
+        None => dispatch::selected_kernel().map_err(to_py)?,
+    };
+    Ok(dispatch::table(kernel).map_err(to_py)?.describe())
+}
+
+/// The names in `MAXSIM_REQUIRE_ISA` this machine lacks (kernels or CPU
+/// features), for test runs that must not skip them.
+#[pyfunction]
+fn missing_required_isas() -> Vec<String> {
+    dispatch::missing_required_isas()
+}
+
+/// The state of AMX on this machine: absent, present but off by default
+/// (not yet verified on real hardware), denied by the OS, or in use.
+#[pyfunction]
+fn amx_status() -> &'static str {
+    dispatch::amx_status()
 }
 
 /// Threads in the pool.
@@ -115,6 +143,9 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(best_kernel, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_features, m)?)?;
     m.add_function(wrap_pyfunction!(float_path, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_paths, m)?)?;
+    m.add_function(wrap_pyfunction!(amx_status, m)?)?;
+    m.add_function(wrap_pyfunction!(missing_required_isas, m)?)?;
     m.add_function(wrap_pyfunction!(num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(set_num_threads, m)?)?;
     m.add_function(wrap_pyfunction!(fma_peak_gflops, m)?)?;

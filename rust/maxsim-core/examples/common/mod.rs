@@ -84,9 +84,11 @@ impl<'a> Row<'a> {
 
 /// Runs every row `repeat` times and prints its median ms, `flops` per
 /// second (`unit` = 1e9 for GFLOP/s, 1e12 for TFLOP/s) and the largest
-/// difference from the first row of its group.
-pub fn print_timings(rows: &[Row<'_>], repeat: usize, flops: f64, unit: (f64, &str)) {
+/// difference from the first row of its group. Returns each row's median
+/// seconds, in order.
+pub fn print_timings(rows: &[Row<'_>], repeat: usize, flops: f64, unit: (f64, &str)) -> Vec<f64> {
     let mut first: Vec<(&str, Vec<f32>)> = Vec::new();
+    let mut medians = Vec::with_capacity(rows.len());
     for row in rows {
         let mut times = Vec::new();
         let mut scores = Vec::new();
@@ -118,5 +120,7 @@ pub fn print_timings(rows: &[Row<'_>], repeat: usize, flops: f64, unit: (f64, &s
             flops / median / unit.0,
             unit.1
         );
+        medians.push(median);
     }
+    medians
 }

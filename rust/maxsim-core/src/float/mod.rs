@@ -9,10 +9,9 @@
 //! whatever the thread count — and a query scores the same alone or in a batch.
 
 pub(crate) mod blocked;
-pub(crate) mod portable;
 pub mod screen;
 
-use crate::dispatch::{selected_kernel, Kernel};
+use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
 use crate::docs::DocSet;
 use crate::error::{invalid, Result};
 use crate::threads;
@@ -143,24 +142,6 @@ pub struct ScoreOptions<'a> {
     pub zero_floor: Option<&'a [bool]>,
 }
 
-/// Writes the best similarity of every prepared query token against one document.
-pub(crate) type DocMaxesFn = unsafe fn(&PreparedQueries, &[f32], &mut [f32]);
-
-/// The float kernel of `kernel`.
-pub(crate) fn doc_maxes_fn(kernel: Kernel) -> DocMaxesFn {
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => crate::arch::x86_64::avx2::float::doc_maxes,
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 | Kernel::Amx => crate::arch::x86_64::avx512::float::doc_maxes,
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Neon => crate::arch::aarch64::neon::float::doc_maxes,
-        // Kernels of another architecture are never selected (dispatch checks
-        // support), so only the portable path remains.
-        _ => portable::doc_maxes,
-    }
-}
-
 /// Documents per parallel task: small enough to balance variable lengths
 /// across threads, large enough to amortise task overhead.
 fn docs_per_task(n_docs: usize, n_threads: usize) -> usize {
@@ -184,11 +165,11 @@ pub fn maxsim_scores_batch_with(
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
-    #[cfg(target_arch = "x86_64")]
-    if screen::screen_enabled(kernel) && queries.n_tokens >= screen::min_screen_tokens(None) {
-        return maxsim_scores_batch_screened(queries, docs, options);
+    let kernels = table(kernel)?;
+    if kernels.screen_in_use().is_some() && queries.n_tokens >= screen::min_screen_tokens(None) {
+        return screened(kernels, queries, docs, options);
     }
-    maxsim_scores_batch_unscreened(kernel, queries, docs, options)
+    unscreened(kernels, queries, docs, options)
 }
 
 /// As [`maxsim_scores_batch_with`], never using the bf16 screen.
@@ -198,10 +179,18 @@ pub fn maxsim_scores_batch_unscreened(
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
-    check_kernel(kernel)?;
+    unscreened(table(kernel)?, queries, docs, options)
+}
+
+fn unscreened(
+    kernels: &KernelTable,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, f32>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
     check_dim(docs.dim(), queries.dim)?;
     check_floor(&options, docs.len())?;
-    let kernel_fn = doc_maxes_fn(kernel);
+    let doc_maxes = kernels.float.doc_maxes;
     Ok(drive(
         docs.len(),
         &queries.segments,
@@ -209,10 +198,10 @@ pub fn maxsim_scores_batch_unscreened(
         options.zero_floor,
         || (),
         |_, i, maxes| {
-            // SAFETY: `kernel` is supported by this CPU (checked above); the
-            // document is a non-empty whole number of `dim`-wide rows (DocSet
-            // invariants) and `maxes` has `stride` entries.
-            unsafe { kernel_fn(queries, docs.doc(i), maxes) }
+            // SAFETY: the table's kernel runs on this CPU (`table` checked);
+            // the document is a non-empty whole number of `dim`-wide rows
+            // (DocSet invariants) and `maxes` has `stride` entries.
+            unsafe { doc_maxes(queries, docs.doc(i), maxes) }
         },
     ))
 }
@@ -220,32 +209,45 @@ pub fn maxsim_scores_batch_unscreened(
 /// As [`maxsim_scores_batch_with`] with the AVX-512 kernel, always using the
 /// bf16 screen (`screen` module) where it applies. The results are bitwise
 /// those of the AVX-512 float32 kernel. `Unsupported` without AVX512_BF16.
-#[cfg(target_arch = "x86_64")]
 pub fn maxsim_scores_batch_screened(
     queries: &PreparedQueries,
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
-    use crate::arch::x86_64::avx512;
-    let Some(screen_query) = screen_query_for(queries, docs.dim(), docs.len(), &options)? else {
+    screened(crate::dispatch::screen_table()?, queries, docs, options)
+}
+
+/// Scores with `kernels`' screen, which must exist; documents outside the
+/// screen's bound, or all of them when the queries are, go to its float kernel.
+fn screened(
+    kernels: &KernelTable,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, f32>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    let Some(screen_query) = screen_query_for(kernels, queries, docs.dim(), docs.len(), &options)?
+    else {
         // Non-finite or huge query values: the bound does not apply.
-        return maxsim_scores_batch_unscreened(Kernel::Avx512, queries, docs, options);
+        return unscreened(kernels, queries, docs, options);
     };
+    let screen_f32 = kernels.screen.expect("a screened table has a screen").f32;
+    let doc_maxes = kernels.float.doc_maxes;
     Ok(drive(
         docs.len(),
         &queries.segments,
         queries.stride,
         options.zero_floor,
-        avx512::screen::Scratch::default,
+        screen::Scratch::default,
         |scratch, i, maxes| {
             let doc = docs.doc(i);
-            // SAFETY: AVX-512F/BW/VL and AVX512_BF16 are present (checked
-            // above); the document is a non-empty whole number of `dim`-wide
-            // rows (DocSet invariants), `screen_query` was built from
-            // `queries`, and `maxes` has `stride` entries.
+            // SAFETY: the table's kernels run on this CPU (`table` checked,
+            // and the table holds a screen only with AVX512_BF16); the
+            // document is a non-empty whole number of `dim`-wide rows (DocSet
+            // invariants), `screen_query` was built from `queries` for this
+            // screen, and `maxes` has `stride` entries.
             unsafe {
-                if !avx512::screen::f32_doc_maxes(queries, &screen_query, doc, scratch, maxes) {
-                    avx512::float::doc_maxes(queries, doc, maxes);
+                if !screen_f32(queries, &screen_query, doc, scratch, maxes) {
+                    doc_maxes(queries, doc, maxes);
                 }
             }
         },
@@ -253,50 +255,22 @@ pub fn maxsim_scores_batch_screened(
 }
 
 /// The argument checks of the screened entry points, then the screen's query
-/// for the AVX-512 kernel, or `None` when the bound does not apply to these
-/// queries (non-finite or huge values). `Unsupported` without AVX512_BF16.
-#[cfg(target_arch = "x86_64")]
+/// for `kernels`' screen, or `None` when the bound does not apply to these
+/// queries (non-finite or huge values).
 pub(crate) fn screen_query_for(
+    kernels: &KernelTable,
     queries: &PreparedQueries,
     doc_dim: usize,
     n_docs: usize,
     options: &ScoreOptions<'_>,
 ) -> Result<Option<screen::ScreenQuery>> {
-    if !screen::screen_supported() {
-        return Err(crate::Error::Unsupported(
-            "the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into(),
-        ));
-    }
     check_dim(doc_dim, queries.dim)?;
     check_floor(options, n_docs)?;
-    Ok(screen::ScreenQuery::new(
-        queries,
-        crate::arch::x86_64::avx512::screen::R,
-    ))
-}
-
-/// The bf16 screen is x86-64 only (AVX512_BF16): `Unsupported` elsewhere.
-#[cfg(not(target_arch = "x86_64"))]
-pub fn maxsim_scores_batch_screened(
-    _queries: &PreparedQueries,
-    _docs: &DocSet<'_, f32>,
-    _options: ScoreOptions<'_>,
-) -> Result<Vec<f32>> {
-    Err(crate::Error::Unsupported(
-        "the bf16 screen needs x86-64 with AVX512_BF16".into(),
-    ))
-}
-
-/// `Unsupported` unless this CPU runs `kernel`.
-pub(crate) fn check_kernel(kernel: Kernel) -> Result<()> {
-    if kernel.is_supported() {
-        Ok(())
-    } else {
-        Err(crate::Error::Unsupported(format!(
-            "kernel {:?} is not supported by this CPU",
-            kernel.name()
-        )))
-    }
+    let block_vectors = kernels
+        .screen
+        .expect("a screened table has a screen")
+        .block_vectors;
+    Ok(screen::ScreenQuery::new(queries, block_vectors))
 }
 
 /// Documents must be as wide as the queries.

@@ -37,9 +37,7 @@
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
 use super::PreparedQueries;
-use crate::dispatch::Kernel;
 use crate::reduced::half::{bf16_bits_to_f32, f32_to_bf16_bits};
-use std::sync::OnceLock;
 
 /// Unit roundoff of bf16 (8 significant bits, round to nearest even).
 const BF16_UNIT_ROUNDOFF: f64 = 1.0 / 256.0;
@@ -256,9 +254,8 @@ pub(crate) fn flushed_residual_bound(dim: usize) -> f32 {
 /// The screen converts each document to bf16 once per call. For float16
 /// documents the plain kernel is memory-bound up to one vector of query
 /// tokens (16) and reads half the bytes of float32, so the conversion does
-/// not pay there. Measured on Zen 4, 1000 × 300 × 128 documents, one thread,
-/// median ms plain / screened: 16 tokens 11.8 / 13.7, 24 tokens 23.5 / 20.4,
-/// 32 tokens 23.6 / 20.9 (two threads: 6.1 / 7.1, 12.1 / 10.7, 12.2 / 11.0).
+/// not pay there; from 24 tokens it does (BENCHMARKS.md, "Design
+/// measurements").
 pub const MIN_SCREEN_TOKENS_F16: usize = 24;
 
 /// Query tokens from which documents stored as `format` (`None`: float32)
@@ -266,9 +263,7 @@ pub const MIN_SCREEN_TOKENS_F16: usize = 24;
 ///
 /// * float32: any query. The conversion streams the document once, ahead of
 ///   the screen, faster than the plain kernel's own pass over it, so even a
-///   one-token query gains (same setting as above: 1 token 18.9 / 15.4 ms,
-///   16 tokens 18.6 / 15.8, 32 tokens 24.5 / 20.6; two threads 15.9 / 7.7,
-///   9.7 / 8.1, 12.4 / 11.8).
+///   one-token query gains.
 /// * bfloat16: any query; screened in place, nothing is converted.
 /// * float16: [`MIN_SCREEN_TOKENS_F16`].
 pub fn min_screen_tokens(format: Option<crate::reduced::HalfFormat>) -> usize {
@@ -278,56 +273,14 @@ pub fn min_screen_tokens(format: Option<crate::reduced::HalfFormat>) -> usize {
     }
 }
 
-/// Whether the scoring entry points use the screen for `kernel`:
-/// AVX-512 with AVX512_BF16 on a CPU where `vdpbf16ps` doubles the FMA rate.
-///
-/// That is known for AMD Zen 4 and Zen 5; on Intel (Cooper Lake, Sapphire
-/// Rapids) `vdpbf16ps` shares the FMA ports without doubling their rate, so
-/// the screen would only add work. `MAXSIM_BF16_SCREEN=1` forces it on
-/// wherever AVX512_BF16 exists, `=0` forces it off. The choice never
-/// changes a result, only how it is computed.
-pub fn screen_enabled(kernel: Kernel) -> bool {
-    matches!(kernel, Kernel::Avx512 | Kernel::Amx) && *SCREEN.get_or_init(screen_default)
+/// Per-task scratch of the screen: one document in bf16 pairs.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    pub(crate) doc_pairs: Vec<u32>,
 }
 
-static SCREEN: OnceLock<bool> = OnceLock::new();
-
-#[cfg(target_arch = "x86_64")]
-fn screen_default() -> bool {
-    let supported = screen_supported();
-    match std::env::var("MAXSIM_BF16_SCREEN")
-        .as_deref()
-        .map(str::trim)
-    {
-        Ok("0") => false,
-        Ok("1") => supported,
-        _ => supported && is_amd(),
-    }
-}
-#[cfg(not(target_arch = "x86_64"))]
-fn screen_default() -> bool {
-    false
-}
-
-/// AVX-512 (as the float kernel needs it) plus AVX512_BF16.
-#[cfg(target_arch = "x86_64")]
+/// Whether this CPU can run the screen (AVX-512F/BW/VL and AVX512_BF16),
+/// whether or not the scoring entry points use it by default.
 pub fn screen_supported() -> bool {
-    Kernel::Avx512.is_supported() && std::arch::is_x86_feature_detected!("avx512bf16")
-}
-#[cfg(not(target_arch = "x86_64"))]
-pub fn screen_supported() -> bool {
-    false
-}
-
-#[cfg(target_arch = "x86_64")]
-fn is_amd() -> bool {
-    // SAFETY: CPUID leaf 0 exists on every x86-64 CPU. (`__cpuid` is a safe
-    // function from Rust 1.94; `rust-version` is older.)
-    #[allow(unused_unsafe)]
-    let leaf0 = unsafe { std::arch::x86_64::__cpuid(0) };
-    let vendor: Vec<u8> = [leaf0.ebx, leaf0.edx, leaf0.ecx]
-        .iter()
-        .flat_map(|r| r.to_le_bytes())
-        .collect();
-    vendor == b"AuthenticAMD"
+    crate::dispatch::screen_table().is_ok()
 }

@@ -6,8 +6,7 @@
 //! a reduced-precision document scores bitwise the same as its float32
 //! widening would.
 
-use super::half_blocked::{self, HalfDocFn};
-use crate::dispatch::Kernel;
+use crate::docs::DocSet;
 
 /// The two 16-bit float formats.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -38,13 +37,21 @@ pub trait HalfFloat: Copy + Send + Sync + 'static {
     fn as_bits_mut(values: &mut [Self]) -> &mut [u16];
     /// Raw bits viewed as values (no copy).
     fn from_bits_slice(bits: &[u16]) -> &[Self];
+    /// The documents as bfloat16, when this is bfloat16 (for kernels that
+    /// exist only for bfloat16).
+    fn as_bf16_docs<'d, 'a>(docs: &'d DocSet<'a, Self>) -> Option<&'d DocSet<'a, half::bf16>>;
 }
 
 /// Both formats reinterpret their slices through the `half` crate.
 macro_rules! impl_half_float {
-    ($($ty:ty => $format:ident),*) => {$(
+    ($($ty:ty => $format:ident, $as_bf16:expr),*) => {$(
         impl HalfFloat for $ty {
             const FORMAT: HalfFormat = HalfFormat::$format;
+            fn as_bf16_docs<'d, 'a>(
+                docs: &'d DocSet<'a, Self>,
+            ) -> Option<&'d DocSet<'a, half::bf16>> {
+                $as_bf16(docs)
+            }
             fn as_bits(values: &[Self]) -> &[u16] {
                 half::slice::HalfFloatSliceExt::reinterpret_cast(values)
             }
@@ -58,7 +65,10 @@ macro_rules! impl_half_float {
     )*};
 }
 
-impl_half_float!(half::f16 => F16, half::bf16 => Bf16);
+impl_half_float!(
+    half::f16 => F16, |_| None,
+    half::bf16 => Bf16, Some
+);
 
 /// Narrows `n` f32 values at `src` to 16-bit values at `dst` (round to nearest even).
 pub(crate) type FromF32Fn = unsafe fn(src: *const f32, dst: *mut u16, n: usize);
@@ -90,96 +100,6 @@ pub(crate) fn f32_to_bf16_bits(x: f32) -> u16 {
     }
     let lsb = (bits >> 16) & 1;
     (bits.wrapping_add(0x7FFF + lsb) >> 16) as u16
-}
-
-/// # Safety
-/// `src` valid for `n` reads, `dst` for `n` writes.
-pub(crate) unsafe fn f32_to_f16_portable(src: *const f32, dst: *mut u16, n: usize) {
-    for i in 0..n {
-        *dst.add(i) = f32_to_f16_bits(*src.add(i));
-    }
-}
-
-/// # Safety
-/// `src` valid for `n` reads, `dst` for `n` writes.
-pub(crate) unsafe fn f32_to_bf16_portable(src: *const f32, dst: *mut u16, n: usize) {
-    for i in 0..n {
-        *dst.add(i) = f32_to_bf16_bits(*src.add(i));
-    }
-}
-
-/// The per-document 16-bit kernel of `kernel` for `format`, with its tile
-/// shape `(lanes, r)`: query tokens per vector and query vectors per tile (as
-/// the float kernels), which the query layout (`HalfQuery`) must match.
-pub(crate) fn doc_fn(kernel: Kernel, format: HalfFormat) -> (HalfDocFn, (usize, usize)) {
-    match (kernel, format) {
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx2, HalfFormat::F16) if std::arch::is_x86_feature_detected!("f16c") => {
-            (crate::arch::x86_64::avx2::reduced::f16_doc_maxes, (8, 2))
-        }
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx2, HalfFormat::Bf16) => {
-            (crate::arch::x86_64::avx2::reduced::bf16_doc_maxes, (8, 2))
-        }
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx512 | Kernel::Amx, HalfFormat::F16) => {
-            (crate::arch::x86_64::avx512::reduced::f16_doc_maxes, (16, 2))
-        }
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx512 | Kernel::Amx, HalfFormat::Bf16) => (
-            crate::arch::x86_64::avx512::reduced::bf16_doc_maxes,
-            (16, 2),
-        ),
-        #[cfg(target_arch = "aarch64")]
-        (Kernel::Neon, HalfFormat::F16) => {
-            (crate::arch::aarch64::neon::reduced::f16_doc_maxes, (4, 4))
-        }
-        #[cfg(target_arch = "aarch64")]
-        (Kernel::Neon, HalfFormat::Bf16) => {
-            (crate::arch::aarch64::neon::reduced::bf16_doc_maxes, (4, 4))
-        }
-        (_, HalfFormat::F16) => (half_blocked::f16_doc_maxes_portable, (8, 2)),
-        (_, HalfFormat::Bf16) => (half_blocked::bf16_doc_maxes_portable, (8, 2)),
-    }
-}
-
-/// The narrowing routine `kernel` uses for `format`.
-pub(crate) fn from_f32_fn(kernel: Kernel, format: HalfFormat) -> FromF32Fn {
-    match (kernel, format) {
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx2 | Kernel::Avx512 | Kernel::Amx, HalfFormat::F16)
-            if std::arch::is_x86_feature_detected!("f16c") =>
-        {
-            crate::arch::x86_64::avx2::reduced::f32_to_f16
-        }
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx2 | Kernel::Avx512 | Kernel::Amx, HalfFormat::Bf16) => {
-            crate::arch::x86_64::avx2::reduced::f32_to_bf16
-        }
-        #[cfg(target_arch = "aarch64")]
-        (Kernel::Neon, HalfFormat::F16) => crate::arch::aarch64::neon::reduced::f32_to_f16,
-        #[cfg(target_arch = "aarch64")]
-        (Kernel::Neon, HalfFormat::Bf16) => crate::arch::aarch64::neon::reduced::f32_to_bf16,
-        (_, HalfFormat::F16) => f32_to_f16_portable,
-        (_, HalfFormat::Bf16) => f32_to_bf16_portable,
-    }
-}
-
-/// A description of the widening routine, for `maxsim.info()`.
-pub(crate) fn to_f32_name(kernel: Kernel, format: HalfFormat) -> &'static str {
-    match (kernel, format) {
-        #[cfg(target_arch = "x86_64")]
-        (Kernel::Avx2, HalfFormat::F16) if std::arch::is_x86_feature_detected!("f16c") => {
-            "avx2: f16c vcvtph2ps + fma"
-        }
-        (Kernel::Avx2, HalfFormat::F16) => "avx2: scalar kernel (no f16c)",
-        (Kernel::Avx2, HalfFormat::Bf16) => "avx2: shift widening + fma",
-        (Kernel::Avx512 | Kernel::Amx, HalfFormat::F16) => "avx512: vcvtph2ps zmm + fma",
-        (Kernel::Avx512 | Kernel::Amx, HalfFormat::Bf16) => "avx512: shift widening + fma",
-        (Kernel::Neon, HalfFormat::F16) => "neon: fcvtl + fmla",
-        (Kernel::Neon, HalfFormat::Bf16) => "neon: shll widening + fmla",
-        (Kernel::Scalar, _) => "scalar",
-    }
 }
 
 #[cfg(test)]

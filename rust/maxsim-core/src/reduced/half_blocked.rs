@@ -327,48 +327,5 @@ unsafe fn step<V: F32Vec, const R: usize, const T: usize>(
     }
 }
 
-// SAFETY: plain array arithmetic over `Portable8`; loads read exactly `LANES`
-// values, which the trait contract makes the caller guarantee.
-unsafe impl Widen for crate::vector::Portable8 {
-    #[inline(always)]
-    unsafe fn widen_f16(src: *const u16) -> Self {
-        let mut out = [0.0f32; 8];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = super::half::f16_bits_to_f32(*src.add(i));
-        }
-        Self::load(out.as_ptr())
-    }
-    #[inline(always)]
-    unsafe fn widen_bf16(src: *const u16) -> Self {
-        let mut out = [0.0f32; 8];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = super::half::bf16_bits_to_f32(*src.add(i));
-        }
-        Self::load(out.as_ptr())
-    }
-}
-
 /// Per-document 16-bit kernel.
 pub(crate) type HalfDocFn = unsafe fn(&HalfQuery<'_>, &[u16], &mut Vec<f32>, &mut [f32]);
-
-/// # Safety
-/// Contract of [`doc_maxes`]; needs no CPU feature.
-pub(crate) unsafe fn f16_doc_maxes_portable(
-    q: &HalfQuery<'_>,
-    doc: &[u16],
-    s: &mut Vec<f32>,
-    m: &mut [f32],
-) {
-    doc_maxes::<crate::vector::Portable8, false, 2, 4>(q, doc, s, m)
-}
-
-/// # Safety
-/// Contract of [`doc_maxes`]; needs no CPU feature.
-pub(crate) unsafe fn bf16_doc_maxes_portable(
-    q: &HalfQuery<'_>,
-    doc: &[u16],
-    s: &mut Vec<f32>,
-    m: &mut [f32],
-) {
-    doc_maxes::<crate::vector::Portable8, true, 2, 4>(q, doc, s, m)
-}

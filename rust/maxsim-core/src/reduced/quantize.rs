@@ -14,8 +14,8 @@
 //! token) gets scale 0 and all-zero codes. NaN or ±inf cannot be quantized and
 //! are rejected with the token's index.
 
-use super::half::{from_f32_fn, HalfFloat, HalfFormat};
-use crate::dispatch::selected_kernel;
+use super::half::{HalfFloat, HalfFormat};
+use crate::dispatch::selected_table;
 use crate::error::{invalid, Result};
 use crate::threads;
 use rayon::prelude::*;
@@ -39,11 +39,13 @@ pub fn quantize_row(row: &[f32], codes: &mut [i8]) -> std::result::Result<f32, u
 
 /// Quantizes consecutive `dim`-wide rows into `codes` / `scales`; returns the
 /// first failing `(row, dimension)`. Unsafe: a build may need CPU features
-/// (see [`rows_fn`]).
-type RowsFn = unsafe fn(&[f32], usize, &mut [i8], &mut [f32]) -> Option<(usize, usize)>;
+/// (the kernel table holds the one for this CPU).
+pub(crate) type RowsFn = unsafe fn(&[f32], usize, &mut [i8], &mut [f32]) -> Option<(usize, usize)>;
 
+/// The row loop every build instantiates (IEEE operations only, so every
+/// build returns the same codes and scales).
 #[inline(always)]
-fn quantize_rows_inline(
+pub(crate) fn quantize_rows_inline(
     values: &[f32],
     dim: usize,
     codes: &mut [i8],
@@ -62,30 +64,17 @@ fn quantize_rows_inline(
     None
 }
 
-/// The same arithmetic compiled for AVX2 (IEEE operations only, so results are
-/// identical to the portable build, just 8 lanes wide).
+/// The portable build of [`quantize_rows_inline`]: needs no CPU feature.
 ///
 /// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn quantize_rows_avx2(
+/// None: it is `unsafe` only to share [`RowsFn`] with builds that need features.
+pub(crate) unsafe fn quantize_rows_portable(
     values: &[f32],
     dim: usize,
     codes: &mut [i8],
     scales: &mut [f32],
 ) -> Option<(usize, usize)> {
     quantize_rows_inline(values, dim, codes, scales)
-}
-
-/// The best build of [`quantize_rows_inline`] for this CPU: the AVX2 one only
-/// when the CPU reports AVX2, else the portable one (which needs nothing).
-fn rows_fn() -> RowsFn {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        return quantize_rows_avx2;
-    }
-    quantize_rows_inline
 }
 
 #[inline(always)]
@@ -182,7 +171,7 @@ pub fn quantize_int8_into(
         );
     }
     let rows_per_task = 1024;
-    let quantize_rows = rows_fn();
+    let quantize_rows = selected_table()?.quantize_rows;
     let failure = threads::install(|| {
         codes
             .par_chunks_mut(rows_per_task * dim)
@@ -191,8 +180,8 @@ pub fn quantize_int8_into(
             .map(|(task, (codes, scales))| {
                 let first = task * rows_per_task;
                 let values = &values[first * dim..(first + scales.len()) * dim];
-                // SAFETY: `rows_fn` returns the AVX2 build only when the CPU reports
-                // AVX2; the portable build needs no CPU feature.
+                // SAFETY: the table of the kernel in force holds a build this
+                // CPU runs (dispatch checked the kernel is supported).
                 unsafe { quantize_rows(values, dim, codes, scales) }.map(|(r, k)| (first + r, k))
             })
             .find_first(|f| f.is_some())
@@ -224,7 +213,7 @@ pub fn to_half_bits(values: &[f32], out: &mut [u16], format: HalfFormat) -> Resu
             values.len()
         );
     }
-    let narrow = from_f32_fn(selected_kernel()?, format);
+    let narrow = selected_table()?.half(format).narrow;
     let per_task = 1 << 16;
     let inf = match format {
         HalfFormat::F16 => 0x7C00,
@@ -237,7 +226,7 @@ pub fn to_half_bits(values: &[f32], out: &mut [u16], format: HalfFormat) -> Resu
             .map(|(task, (dst, src))| {
                 // SAFETY: `src` and `dst` have the same length (chunks of
                 // equal-length slices), and `narrow` needs only features of the
-                // selected kernel, which dispatch verified.
+                // kernel in force, which dispatch checked is supported.
                 unsafe { narrow(src.as_ptr(), dst.as_mut_ptr(), src.len()) };
                 // Infinity in the output where the input was finite: overflow.
                 // (A vectorised scan for infinities first; the exact position

@@ -7,9 +7,12 @@
 //! `fcvtl`, `fcvtn` and `sdot` are written with `asm!` (pure register
 //! operations, no memory access, no flags).
 
+use super::vector::NeonF32;
+use crate::dispatch::{HalfKernel, Int8Kernel, TileShape};
 use crate::reduced::half::{f32_to_bf16_bits, f32_to_f16_bits};
 use crate::reduced::half_blocked::{self, HalfQuery, Widen};
 use crate::reduced::int8::{self, I8Dot, PackedI8};
+use crate::reduced::Int8Job;
 use crate::vector::F32Vec;
 use std::arch::aarch64::*;
 use std::arch::asm;
@@ -19,7 +22,7 @@ use std::arch::asm;
 /// # Safety
 /// The CPU must support NEON; `src` valid for `n` reads, `dst` for `n` writes.
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn f32_to_f16(src: *const f32, dst: *mut u16, n: usize) {
+unsafe fn f32_to_f16(src: *const f32, dst: *mut u16, n: usize) {
     let mut i = 0;
     while i + 8 <= n {
         let lo = vld1q_f32(src.add(i));
@@ -49,7 +52,7 @@ pub(crate) unsafe fn f32_to_f16(src: *const f32, dst: *mut u16, n: usize) {
 /// # Safety
 /// The CPU must support NEON; `src` valid for `n` reads, `dst` for `n` writes.
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn f32_to_bf16(src: *const f32, dst: *mut u16, n: usize) {
+unsafe fn f32_to_bf16(src: *const f32, dst: *mut u16, n: usize) {
     let mut i = 0;
     let bias = vdupq_n_u32(0x7FFF);
     let one = vdupq_n_u32(1);
@@ -71,42 +74,8 @@ pub(crate) unsafe fn f32_to_bf16(src: *const f32, dst: *mut u16, n: usize) {
     }
 }
 
-/// Four f32 lanes for the int8 epilogue (the reduced module's own wrapper).
-#[derive(Clone, Copy)]
-pub(crate) struct F32x4(float32x4_t);
-
-// SAFETY: NEON is part of the aarch64 baseline and dispatch confirms it;
-// pointer validity is the caller's contract.
-unsafe impl F32Vec for F32x4 {
-    const LANES: usize = 4;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        F32x4(vdupq_n_f32(0.0))
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        F32x4(vdupq_n_f32(x))
-    }
-    #[inline(always)]
-    unsafe fn load(ptr: *const f32) -> Self {
-        F32x4(vld1q_f32(ptr))
-    }
-    #[inline(always)]
-    unsafe fn store(self, ptr: *mut f32) {
-        vst1q_f32(ptr, self.0)
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
-        F32x4(vfmaq_f32(acc.0, self.0, b.0))
-    }
-    #[inline(always)]
-    unsafe fn max(self, other: Self) -> Self {
-        F32x4(vbslq_f32(vcgtq_f32(self.0, other.0), self.0, other.0))
-    }
-}
-
 // SAFETY: only used from functions compiled with `neon`; each reads 4 values.
-unsafe impl Widen for F32x4 {
+unsafe impl Widen for NeonF32 {
     #[inline(always)]
     unsafe fn widen_f16(src: *const u16) -> Self {
         let h = vld1_u16(src);
@@ -114,40 +83,40 @@ unsafe impl Widen for F32x4 {
         // SAFETY: FCVTL is base AdvSIMD (ARMv8.0): a register-only, exact
         // widening of four binary16 lanes.
         asm!("fcvtl {o:v}.4s, {h:v}.4h", h = in(vreg) h, o = out(vreg) out, options(pure, nomem, nostack, preserves_flags));
-        F32x4(out)
+        NeonF32(out)
     }
     #[inline(always)]
     unsafe fn widen_bf16(src: *const u16) -> Self {
-        F32x4(vreinterpretq_f32_u32(vshll_n_u16::<16>(vld1_u16(src))))
+        NeonF32(vreinterpretq_f32_u32(vshll_n_u16::<16>(vld1_u16(src))))
     }
 }
 
-/// Float tile shape, as the NEON float kernel: 4 query vectors × 4 document tokens.
-const HALF_R: usize = 4;
-const HALF_T: usize = 4;
+/// The float kernel's tile: 4 query vectors × 4 document tokens.
+const HALF_R: usize = super::float::R;
+const HALF_T: usize = super::float::T;
+/// The 16-bit kernels' tile shape.
+pub(crate) const HALF_SHAPE: TileShape = TileShape {
+    lanes: <NeonF32 as F32Vec>::LANES,
+    r: HALF_R,
+};
 
 /// # Safety
 /// The CPU must support NEON; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn f16_doc_maxes(
-    q: &HalfQuery<'_>,
-    doc: &[u16],
-    scratch: &mut Vec<f32>,
-    maxes: &mut [f32],
-) {
-    half_blocked::doc_maxes::<F32x4, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
+unsafe fn f16_doc_maxes(q: &HalfQuery<'_>, doc: &[u16], scratch: &mut Vec<f32>, maxes: &mut [f32]) {
+    half_blocked::doc_maxes::<NeonF32, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// # Safety
 /// The CPU must support NEON; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn bf16_doc_maxes(
+unsafe fn bf16_doc_maxes(
     q: &HalfQuery<'_>,
     doc: &[u16],
     scratch: &mut Vec<f32>,
     maxes: &mut [f32],
 ) {
-    half_blocked::doc_maxes::<F32x4, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
+    half_blocked::doc_maxes::<NeonF32, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// Four int32 accumulators; one step is `sdot` over groups of four signed bytes.
@@ -165,7 +134,7 @@ unsafe impl I8Dot for NeonSdot {
     type DElem = i8;
     type Q = int8x16_t;
     type B = int8x16_t;
-    type F = F32x4;
+    type F = NeonF32;
 
     #[inline(always)]
     fn q_elem(code: i8) -> i8 {
@@ -206,8 +175,8 @@ unsafe impl I8Dot for NeonSdot {
         NeonSdot(acc)
     }
     #[inline(always)]
-    unsafe fn to_f32(self) -> F32x4 {
-        F32x4(vcvtq_f32_s32(self.0))
+    unsafe fn to_f32(self) -> NeonF32 {
+        NeonF32(vcvtq_f32_s32(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut i8, n: usize) {
@@ -231,7 +200,7 @@ unsafe impl I8Dot for NeonSmlal {
     type DElem = i16;
     type Q = int16x4_t;
     type B = int16x4_t;
-    type F = F32x4;
+    type F = NeonF32;
 
     #[inline(always)]
     fn q_elem(code: i8) -> i16 {
@@ -262,8 +231,8 @@ unsafe impl I8Dot for NeonSmlal {
         NeonSmlal(vmlal_s16(self.0, q, b))
     }
     #[inline(always)]
-    unsafe fn to_f32(self) -> F32x4 {
-        F32x4(vcvtq_f32_s32(self.0))
+    unsafe fn to_f32(self) -> NeonF32 {
+        NeonF32(vcvtq_f32_s32(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut i16, n: usize) {
@@ -282,14 +251,12 @@ unsafe impl I8Dot for NeonSmlal {
 /// Query vectors per tile (4 query tokens each) and document tokens per tile:
 /// 16 accumulators + 4 query operands + broadcasts of the 32 V registers.
 const R: usize = 4;
-/// Query vectors per int8 tile, for packing the query block-major.
-pub(crate) const INT8_R: usize = R;
 const T: usize = 4;
 
 /// # Safety
 /// The CPU must support NEON and dotprod; otherwise the contract of [`int8::doc_maxes`].
 #[target_feature(enable = "neon,dotprod")]
-pub(crate) unsafe fn int8_doc_maxes_sdot(
+unsafe fn int8_doc_maxes_sdot(
     q: &PackedI8<i8>,
     codes: &[i8],
     scales: &[f32],
@@ -302,7 +269,7 @@ pub(crate) unsafe fn int8_doc_maxes_sdot(
 /// # Safety
 /// The CPU must support NEON; otherwise the contract of [`int8::doc_maxes`].
 #[target_feature(enable = "neon")]
-pub(crate) unsafe fn int8_doc_maxes_smlal(
+unsafe fn int8_doc_maxes_smlal(
     q: &PackedI8<i16>,
     codes: &[i8],
     scales: &[f32],
@@ -311,3 +278,41 @@ pub(crate) unsafe fn int8_doc_maxes_smlal(
 ) {
     int8::doc_maxes::<NeonSmlal, R, T>(q, codes, scales, scratch, maxes)
 }
+
+fn int8_run_sdot(job: Int8Job<'_>) -> Vec<f32> {
+    job.run::<NeonSdot>(R, int8_doc_maxes_sdot)
+}
+
+fn int8_run_smlal(job: Int8Job<'_>) -> Vec<f32> {
+    job.run::<NeonSmlal>(R, int8_doc_maxes_smlal)
+}
+
+/// int8 documents with the `dotprod` feature.
+pub(crate) const INT8_SDOT: Int8Kernel = Int8Kernel {
+    id: "neon-sdot",
+    run: int8_run_sdot,
+    name: "neon: sdot",
+};
+
+/// int8 documents on base NEON.
+pub(crate) const INT8_SMLAL: Int8Kernel = Int8Kernel {
+    id: "neon-smlal",
+    run: int8_run_smlal,
+    name: "neon: smlal",
+};
+
+/// float16 documents.
+pub(crate) const F16: HalfKernel = HalfKernel {
+    doc_maxes: f16_doc_maxes,
+    shape: HALF_SHAPE,
+    narrow: f32_to_f16,
+    name: "neon: fcvtl + fmla",
+};
+
+/// bfloat16 documents.
+pub(crate) const BF16: HalfKernel = HalfKernel {
+    doc_maxes: bf16_doc_maxes,
+    shape: HALF_SHAPE,
+    narrow: f32_to_bf16,
+    name: "neon: shll widening + fmla",
+};

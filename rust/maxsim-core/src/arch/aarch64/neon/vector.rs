@@ -5,7 +5,7 @@ use std::arch::aarch64::*;
 
 /// Four f32 lanes in a NEON register.
 #[derive(Clone, Copy)]
-pub struct NeonF32(float32x4_t);
+pub struct NeonF32(pub(crate) float32x4_t);
 
 // SAFETY: NEON is part of the aarch64 baseline and dispatch confirms it;
 // pointer validity is the caller's contract.

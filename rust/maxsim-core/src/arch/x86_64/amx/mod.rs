@@ -25,69 +25,23 @@
 //! Tile configuration is per thread: each parallel task loads it on entry
 //! (`TileState::new`) and releases the tiles when done (`Drop`).
 
-use crate::dispatch::Kernel;
-use crate::float::PreparedQueries;
+use crate::dispatch::{amx_permission, Cpu, Env, HalfTiles, Int8Kernel, Kernel, KernelTable};
+use crate::docs::DocSet;
+use crate::float::{drive, PreparedQueries, ScoreOptions};
 use crate::reduced::half::f32_to_bf16_bits;
 use crate::reduced::int8::PackedI8;
+use crate::reduced::{HalfFloat, Int8Job};
 use std::arch::asm;
 use std::arch::x86_64::*;
-use std::sync::OnceLock;
-
-/// Linux `arch_prctl` request for permission to use an XSAVE feature.
-#[cfg(target_os = "linux")]
-const ARCH_REQ_XCOMP_PERM: u64 = 0x1023;
-/// XSAVE feature number of AMX tile data.
-#[cfg(target_os = "linux")]
-const XFEATURE_XTILEDATA: u64 = 18;
-/// `arch_prctl` syscall number on x86-64 Linux.
-#[cfg(target_os = "linux")]
-const SYS_ARCH_PRCTL: u64 = 158;
-
-/// Asks Linux for permission to use tile data (once per process; the
-/// kernel grants it process-wide). Returns whether it was granted.
-fn request_permission() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        let ret: i64;
-        // SAFETY: a raw `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`
-        // syscall: it takes two integers, touches no user memory, and only
-        // changes the process's XSAVE permissions. The kernel clobbers rcx and
-        // r11 (declared); an unknown request returns -EINVAL.
-        unsafe {
-            asm!(
-                "syscall",
-                inlateout("rax") SYS_ARCH_PRCTL => ret,
-                in("rdi") ARCH_REQ_XCOMP_PERM,
-                in("rsi") XFEATURE_XTILEDATA,
-                lateout("rcx") _,
-                lateout("r11") _,
-                options(nostack)
-            );
-        }
-        ret == 0
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        // Other systems enable tile state for every process when XCR0 has it.
-        true
-    }
-}
-
-/// AMX kernels can run: CPU and XCR0 support them (`Kernel::Amx`) and the
-/// OS granted tile data. Cached after the first call.
-pub fn usable() -> bool {
-    static USABLE: OnceLock<bool> = OnceLock::new();
-    *USABLE.get_or_init(|| Kernel::Amx.is_supported() && request_permission())
-}
 
 /// The bf16 tile kernel handles this width (whole 32-value K blocks).
-pub(crate) fn bf16_applies(dim: usize) -> bool {
-    dim.is_multiple_of(32) && usable()
+fn bf16_applies(dim: usize) -> bool {
+    dim.is_multiple_of(32)
 }
 
 /// The int8 tile kernel handles this width (whole 64-byte K blocks).
-pub(crate) fn int8_applies(dim: usize) -> bool {
-    dim.is_multiple_of(64) && usable()
+fn int8_applies(dim: usize) -> bool {
+    dim.is_multiple_of(64)
 }
 
 /// Query tokens per B tile pair.
@@ -113,7 +67,7 @@ impl TileConfig {
 
 /// Per-task AMX state: the tile configuration (loaded on creation, released
 /// on drop) and scratch buffers.
-pub(crate) struct TileState {
+struct TileState {
     /// Four stored C tiles (16 × 16 f32 or i32 each).
     c: Vec<f32>,
     /// A zero-padded copy of a partial 32-token document block.
@@ -121,10 +75,10 @@ pub(crate) struct TileState {
 }
 
 impl TileState {
-    /// Configures this thread's tiles. Panics if AMX is not usable (callers
-    /// check [`usable`] first).
-    pub(crate) fn new() -> Self {
-        assert!(usable(), "AMX tiles requested but not usable");
+    /// Configures this thread's tiles. Panics if AMX is not usable (the
+    /// table holds tile kernels only where it is).
+    fn new() -> Self {
+        assert!(amx_permission(), "AMX tiles requested but not usable");
         let cfg = TileConfig::all_16x64();
         // SAFETY: AMX is usable (asserted: CPUID, XCR0 and OS permission), so
         // LDTILECFG is defined; it reads exactly the 64-byte aligned config.
@@ -159,7 +113,7 @@ impl Drop for TileState {
 
 /// The float32 queries as two bf16 halves in the pair layout `tdpbf16ps`
 /// expects for B: `[dim / 2][stride][2]`.
-pub(crate) struct PackedBf16 {
+struct PackedBf16 {
     stride: usize,
     dim: usize,
     hi: Vec<u16>,
@@ -167,7 +121,7 @@ pub(crate) struct PackedBf16 {
 }
 
 impl PackedBf16 {
-    pub(crate) fn new(q: &PreparedQueries) -> Self {
+    fn new(q: &PreparedQueries) -> Self {
         let dim = q.dim;
         let stride = q.n_tokens.div_ceil(QBLOCK).max(1) * QBLOCK;
         let mut hi = vec![0u16; dim.div_ceil(2) * 2 * stride];
@@ -195,7 +149,7 @@ impl PackedBf16 {
     }
 
     /// Query tokens padded to whole B tiles (the maxima buffer length).
-    pub(crate) fn stride(&self) -> usize {
+    fn stride(&self) -> usize {
         self.stride
     }
 }
@@ -244,16 +198,11 @@ unsafe fn store_c(c: *mut f32) {
 /// Writes `maxes[i] = max_j ⟨q_i, d_j⟩` for every query token, bf16 document.
 ///
 /// # Safety
-/// [`usable`] must be true and `state` created on this thread; `doc` is a
+/// AMX must be usable and `state` created on this thread; `doc` is a
 /// non-empty whole number of `q.dim`-wide rows, `q.dim % 32 == 0`,
 /// `maxes.len() >= q.stride()`.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub(crate) unsafe fn bf16_doc_maxes(
-    state: &mut TileState,
-    q: &PackedBf16,
-    doc: &[u16],
-    maxes: &mut [f32],
-) {
+unsafe fn bf16_doc_maxes(state: &mut TileState, q: &PackedBf16, doc: &[u16], maxes: &mut [f32]) {
     let dim = q.dim;
     let n_tok = doc.len() / dim;
     let row_bytes = dim * 2;
@@ -323,11 +272,11 @@ pub(crate) unsafe fn bf16_doc_maxes(
 /// Writes `maxes[i] = max_j fl(fl(⟨cq_i, cd_j⟩) · sd_j)` for every query token.
 ///
 /// # Safety
-/// [`usable`] must be true and `state` created on this thread; `q` packed with
+/// AMX must be usable and `state` created on this thread; `q` packed with
 /// groups of 4 and a stride that is a multiple of 32; `codes.len() ==
 /// scales.len() * q.dim`, `q.dim % 64 == 0`, `maxes.len() >= q.stride`.
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub(crate) unsafe fn int8_doc_maxes(
+unsafe fn int8_doc_maxes(
     state: &mut TileState,
     q: &PackedI8<i8>,
     codes: &[i8],
@@ -390,5 +339,114 @@ pub(crate) unsafe fn int8_doc_maxes(
             );
         }
         t0 += valid;
+    }
+}
+
+/// Scores bfloat16 documents with `tdpbf16ps` tiles (`q.dim % 32 == 0`).
+fn score_bf16(
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, half::bf16>,
+    options: ScoreOptions<'_>,
+) -> Vec<f32> {
+    let packed = PackedBf16::new(queries);
+    drive(
+        docs.len(),
+        &queries.segments,
+        packed.stride(),
+        options.zero_floor,
+        TileState::new,
+        |state, i, maxes| {
+            let doc = half::bf16::as_bits(docs.doc(i));
+            // SAFETY: the table holds this kernel only where AMX is usable
+            // (CPUID, XCR0 and the OS permission); `state` configured this
+            // thread's tiles; the caller checked `bf16_applies(dim)`; `doc` is
+            // a whole number of `dim`-wide rows; `maxes` has `stride` entries.
+            unsafe { bf16_doc_maxes(state, &packed, doc, maxes) }
+        },
+    )
+}
+
+/// Scores int8 documents with `tdpbssd` tiles where the width allows
+/// (`dim % 64 == 0`), else with the AVX-512 kernel (`VNNI` or BW).
+fn int8_run<const VNNI: bool>(job: Int8Job<'_>) -> Vec<f32> {
+    use super::avx512::reduced::{INT8_BW, INT8_VNNI};
+    let Int8Job {
+        queries,
+        docs,
+        options,
+    } = job;
+    if !int8_applies(queries.dim) {
+        return if VNNI {
+            (INT8_VNNI.run)(job)
+        } else {
+            (INT8_BW.run)(job)
+        };
+    }
+    let packed = PackedI8::new_padded(queries, 4, |c| c, false, QBLOCK, None);
+    drive(
+        docs.len(),
+        &queries.segments,
+        packed.stride,
+        options.zero_floor,
+        TileState::new,
+        |state, i, maxes| {
+            // SAFETY: the table holds this kernel only where AMX is usable
+            // (CPUID, XCR0 and the OS permission); `state` configured this
+            // thread's tiles; `dim % 64 == 0` (checked above); codes and
+            // scales come from validated `Int8Docs`.
+            unsafe { int8_doc_maxes(state, &packed, docs.codes.doc(i), docs.scales.doc(i), maxes) };
+            job.apply_query_scales(maxes);
+        },
+    )
+}
+
+/// The bfloat16 tile kernel.
+const BF16_TILES: HalfTiles = HalfTiles {
+    applies: bf16_applies,
+    run: score_bf16,
+    name: "amx: tdpbf16ps tiles, query split hi+lo (dim % 32 == 0)",
+};
+
+/// The `amx` kernel's table: the AVX-512 one, with tiles for bfloat16 and
+/// int8 documents where the OS grants tile data (else it says so and runs
+/// the AVX-512 kernels).
+pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
+    let avx512 = super::avx512::table(cpu, env);
+    if !amx_permission() {
+        return KernelTable {
+            kernel: Kernel::Amx,
+            int8: Int8Kernel {
+                name: "avx512 (AMX tile permission denied by the OS)",
+                ..avx512.int8
+            },
+            ..avx512
+        };
+    }
+    let int8_name = if cpu.avx512vnni {
+        "amx: tdpbssd tiles (dim % 64 == 0), else avx512 vnni vpdpbusd"
+    } else {
+        "amx: tdpbssd tiles (dim % 64 == 0), else avx512 vpmaddwd"
+    };
+    KernelTable {
+        kernel: Kernel::Amx,
+        bf16_tiles: Some(BF16_TILES),
+        int8: Int8Kernel {
+            id: "amx",
+            run: if cpu.avx512vnni {
+                int8_run::<true>
+            } else {
+                int8_run::<false>
+            },
+            name: int8_name,
+        },
+        int8_alternatives: if cpu.avx512vnni {
+            &[
+                super::avx512::reduced::INT8_VNNI,
+                super::avx512::reduced::INT8_BW,
+            ]
+        } else {
+            &[super::avx512::reduced::INT8_BW]
+        },
+        ..avx512
     }
 }

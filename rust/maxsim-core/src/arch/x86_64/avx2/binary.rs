@@ -8,11 +8,12 @@
 //!
 //! The scalar `POPCNT` alternative (one `popcnt` per `u64`, four per cycle on
 //! Zen 3) is the portable vocabulary compiled with the `popcnt` feature; it
-//! lives in `popcnt` and is measured against this one in the benches.
+//! lives in `arch::portable::binary::popcnt` and is measured against this one
+//! in the benches.
 
 use crate::binary::blocked::tile_kernels;
 use crate::binary::layout::GROUP;
-use crate::binary::popcount::{Popcount8, PortableU64, ROWS_MAX_WORDS};
+use crate::binary::popcount::{Popcount8, ROWS_MAX_WORDS};
 use std::arch::x86_64::*;
 
 /// Eight `u32` distances in a YMM register.
@@ -154,18 +155,8 @@ unsafe impl Popcount8 for Avx2Pshufb {
 }
 
 /// Query rows per register block. Each group word is loaded once for four
-/// queries; measured on Zen 3, 4 beats 2 by about 10 % and 1 by 20 %
-/// (`vpshufb`, not the loads, is the limit: one per cycle there).
+/// queries; `vpshufb` (one per cycle on Zen 3), not the loads, is the limit,
+/// so more rows per block pay until the registers run out.
 const R: usize = 4;
 
 tile_kernels!(Avx2Pshufb, R, "avx2");
-
-/// The scalar `POPCNT` kernel: the portable vocabulary with `popcnt` enabled.
-pub(crate) mod popcnt {
-    use super::PortableU64;
-    use crate::binary::blocked::tile_kernels;
-
-    // One query row at a time: 8 lane counters already fill most of the
-    // general-purpose registers.
-    tile_kernels!(PortableU64, 1, "popcnt");
-}

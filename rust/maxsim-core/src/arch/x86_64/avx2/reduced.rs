@@ -2,9 +2,13 @@
 //! (zero-extend + shift) documents widened inside the float tile loop,
 //! narrowing for the quantizer, and the int8 `vpmaddwd` dot product.
 
+use super::vector::Avx2F32;
+use crate::dispatch::{HalfKernel, Int8Kernel, TileShape};
 use crate::reduced::half::{f32_to_bf16_bits, f32_to_f16_bits};
 use crate::reduced::half_blocked::{self, HalfQuery, Widen};
 use crate::reduced::int8::{self, I8Dot, PackedI8};
+use crate::reduced::quantize::{quantize_rows_inline, RowsFn};
+use crate::reduced::Int8Job;
 use crate::vector::F32Vec;
 use std::arch::x86_64::*;
 
@@ -61,82 +65,48 @@ pub(crate) unsafe fn f32_to_bf16(src: *const f32, dst: *mut u16, n: usize) {
     }
 }
 
-/// Eight f32 lanes for the int8 epilogue (the reduced module's own wrapper).
-#[derive(Clone, Copy)]
-pub(crate) struct F32x8(__m256);
-
-// SAFETY: only used from functions compiled with `avx2,fma`, run after dispatch
-// confirmed both; pointer validity is the caller's contract.
-unsafe impl F32Vec for F32x8 {
-    const LANES: usize = 8;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        F32x8(_mm256_setzero_ps())
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        F32x8(_mm256_set1_ps(x))
-    }
-    #[inline(always)]
-    unsafe fn load(ptr: *const f32) -> Self {
-        F32x8(_mm256_loadu_ps(ptr))
-    }
-    #[inline(always)]
-    unsafe fn store(self, ptr: *mut f32) {
-        _mm256_storeu_ps(ptr, self.0)
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
-        F32x8(_mm256_fmadd_ps(self.0, b.0, acc.0))
-    }
-    #[inline(always)]
-    unsafe fn max(self, other: Self) -> Self {
-        F32x8(_mm256_max_ps(self.0, other.0))
-    }
-}
-
 // SAFETY: `widen_f16` is only instantiated in functions compiled with `f16c`
 // (and dispatched on it); `widen_bf16` needs AVX2 only. Each reads 8 values.
-unsafe impl Widen for F32x8 {
+unsafe impl Widen for Avx2F32 {
     #[inline(always)]
     unsafe fn widen_f16(src: *const u16) -> Self {
-        F32x8(_mm256_cvtph_ps(_mm_loadu_si128(src as *const __m128i)))
+        Avx2F32(_mm256_cvtph_ps(_mm_loadu_si128(src as *const __m128i)))
     }
     #[inline(always)]
     unsafe fn widen_bf16(src: *const u16) -> Self {
         let h = _mm_loadu_si128(src as *const __m128i);
-        F32x8(_mm256_castsi256_ps(_mm256_slli_epi32::<16>(
+        Avx2F32(_mm256_castsi256_ps(_mm256_slli_epi32::<16>(
             _mm256_cvtepu16_epi32(h),
         )))
     }
 }
 
-/// Float tile shape, as the AVX2 float kernel: 2 query vectors × 6 document tokens.
-const HALF_R: usize = 2;
-const HALF_T: usize = 6;
+/// The float kernel's tile: 2 query vectors × 6 document tokens.
+const HALF_R: usize = super::float::R;
+const HALF_T: usize = super::float::T;
+/// The 16-bit kernels' tile shape.
+pub(crate) const HALF_SHAPE: TileShape = TileShape {
+    lanes: <Avx2F32 as F32Vec>::LANES,
+    r: HALF_R,
+};
 
 /// # Safety
 /// The CPU must support AVX2, FMA and F16C; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(crate) unsafe fn f16_doc_maxes(
-    q: &HalfQuery<'_>,
-    doc: &[u16],
-    scratch: &mut Vec<f32>,
-    maxes: &mut [f32],
-) {
-    half_blocked::doc_maxes::<F32x8, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
+unsafe fn f16_doc_maxes(q: &HalfQuery<'_>, doc: &[u16], scratch: &mut Vec<f32>, maxes: &mut [f32]) {
+    half_blocked::doc_maxes::<Avx2F32, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// # Safety
 /// The CPU must support AVX2 and FMA; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn bf16_doc_maxes(
+unsafe fn bf16_doc_maxes(
     q: &HalfQuery<'_>,
     doc: &[u16],
     scratch: &mut Vec<f32>,
     maxes: &mut [f32],
 ) {
-    half_blocked::doc_maxes::<F32x8, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
+    half_blocked::doc_maxes::<Avx2F32, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// Eight int32 accumulators; one step multiplies pairs of i16 (`vpmaddwd`).
@@ -154,7 +124,7 @@ unsafe impl I8Dot for Avx2I8 {
     type DElem = i16;
     type Q = __m256i;
     type B = __m256i;
-    type F = F32x8;
+    type F = Avx2F32;
 
     #[inline(always)]
     fn q_elem(code: i8) -> i16 {
@@ -185,8 +155,8 @@ unsafe impl I8Dot for Avx2I8 {
         Avx2I8(_mm256_add_epi32(self.0, _mm256_madd_epi16(q, b)))
     }
     #[inline(always)]
-    unsafe fn to_f32(self) -> F32x8 {
-        F32x8(_mm256_cvtepi32_ps(self.0))
+    unsafe fn to_f32(self) -> Avx2F32 {
+        Avx2F32(_mm256_cvtepi32_ps(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut i16, n: usize) {
@@ -203,10 +173,8 @@ unsafe impl I8Dot for Avx2I8 {
     }
 }
 
-/// Query vectors per tile (8 query tokens each).
+/// Query vectors per int8 tile (8 query tokens each).
 const R: usize = 2;
-/// Query vectors per int8 tile, for packing the query block-major.
-pub(crate) const INT8_R: usize = R;
 /// Document tokens per tile: 12 accumulators + 2 query vectors + 1 broadcast
 /// + 1 product of the 16 YMM registers.
 const T: usize = 6;
@@ -214,7 +182,7 @@ const T: usize = 6;
 /// # Safety
 /// The CPU must support AVX2 and FMA; otherwise the contract of [`int8::doc_maxes`].
 #[target_feature(enable = "avx2,fma")]
-pub(crate) unsafe fn int8_doc_maxes(
+unsafe fn int8_doc_maxes(
     q: &PackedI8<i16>,
     codes: &[i8],
     scales: &[f32],
@@ -223,3 +191,48 @@ pub(crate) unsafe fn int8_doc_maxes(
 ) {
     int8::doc_maxes::<Avx2I8, R, T>(q, codes, scales, scratch, maxes)
 }
+
+fn int8_run(job: Int8Job<'_>) -> Vec<f32> {
+    job.run::<Avx2I8>(R, int8_doc_maxes)
+}
+
+/// int8 documents.
+pub(crate) const INT8: Int8Kernel = Int8Kernel {
+    id: "avx2",
+    run: int8_run,
+    name: "avx2: vpmaddwd",
+};
+
+/// float16 documents (needs F16C besides AVX2).
+pub(crate) const F16: HalfKernel = HalfKernel {
+    doc_maxes: f16_doc_maxes,
+    shape: HALF_SHAPE,
+    narrow: f32_to_f16,
+    name: "avx2: f16c vcvtph2ps + fma",
+};
+
+/// bfloat16 documents.
+pub(crate) const BF16: HalfKernel = HalfKernel {
+    doc_maxes: bf16_doc_maxes,
+    shape: HALF_SHAPE,
+    narrow: f32_to_bf16,
+    name: "avx2: shift widening + fma",
+};
+
+/// The int8 quantizer's row loop compiled for AVX2: IEEE operations only, so
+/// its results are those of the portable build, eight lanes wide.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+unsafe fn quantize_rows(
+    values: &[f32],
+    dim: usize,
+    codes: &mut [i8],
+    scales: &mut [f32],
+) -> Option<(usize, usize)> {
+    quantize_rows_inline(values, dim, codes, scales)
+}
+
+/// [`quantize_rows`] as the table holds it.
+pub(crate) const QUANTIZE_ROWS: RowsFn = quantize_rows;

@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 /// Eight f32 lanes in a YMM register.
 #[derive(Clone, Copy)]
-pub struct Avx2F32(__m256);
+pub struct Avx2F32(pub(crate) __m256);
 
 // SAFETY: only used from functions compiled with `avx2,fma` that run after
 // dispatch has confirmed both; pointer validity is the caller's contract.

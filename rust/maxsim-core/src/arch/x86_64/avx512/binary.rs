@@ -18,8 +18,8 @@ use std::arch::x86_64::*;
 /// One unaligned 64-byte load, through `asm!` so that LLVM keeps a group's
 /// loads in program order, i.e. ascending addresses. Its scheduler otherwise
 /// issued them from the last word down, and a descending line order within
-/// each 512-byte group defeats the hardware prefetcher: a streamed 64 MB
-/// scan ran at 14 GB/s instead of 35-45 GB/s (measured on Zen 4).
+/// each 512-byte group defeats the hardware prefetcher, and a streamed scan
+/// then runs at a third of its speed (BENCHMARKS.md, "Design measurements").
 ///
 /// # Safety
 /// AVX512F must be available and `ptr` valid for 64 bytes.

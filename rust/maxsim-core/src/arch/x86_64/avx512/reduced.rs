@@ -6,87 +6,58 @@
 //! Tested on an AVX-512 machine (AMD Zen 4) against the scalar reference and
 //! the other ISAs. With AVX512_BF16 on AMD, float16 batches and bfloat16
 //! documents are screened instead (`avx512::screen`), bitwise equal to these.
+//! Narrowing to 16 bits uses the AVX2 routines (F16C `vcvtps2ph`).
 
+use super::vector::Avx512F32;
+use crate::arch::x86_64::avx2;
+use crate::dispatch::{HalfKernel, Int8Kernel, TileShape};
 use crate::reduced::half_blocked::{self, HalfQuery, Widen};
 use crate::reduced::int8::{self, I8Dot, PackedI8};
+use crate::reduced::Int8Job;
 use crate::vector::F32Vec;
 use std::arch::x86_64::*;
 
-/// Sixteen f32 lanes for the int8 epilogue (the reduced module's own wrapper).
-#[derive(Clone, Copy)]
-pub(crate) struct F32x16(pub(crate) __m512);
-
-// SAFETY: only used from functions compiled with `avx512f`, run after dispatch
-// confirmed it; pointer validity is the caller's contract.
-unsafe impl F32Vec for F32x16 {
-    const LANES: usize = 16;
-    #[inline(always)]
-    unsafe fn zero() -> Self {
-        F32x16(_mm512_setzero_ps())
-    }
-    #[inline(always)]
-    unsafe fn splat(x: f32) -> Self {
-        F32x16(_mm512_set1_ps(x))
-    }
-    #[inline(always)]
-    unsafe fn load(ptr: *const f32) -> Self {
-        F32x16(_mm512_loadu_ps(ptr))
-    }
-    #[inline(always)]
-    unsafe fn store(self, ptr: *mut f32) {
-        _mm512_storeu_ps(ptr, self.0)
-    }
-    #[inline(always)]
-    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
-        F32x16(_mm512_fmadd_ps(self.0, b.0, acc.0))
-    }
-    #[inline(always)]
-    unsafe fn max(self, other: Self) -> Self {
-        F32x16(_mm512_max_ps(self.0, other.0))
-    }
-}
-
 // SAFETY: only used from functions compiled with `avx512f`; each reads 16 values.
-unsafe impl Widen for F32x16 {
+unsafe impl Widen for Avx512F32 {
     #[inline(always)]
     unsafe fn widen_f16(src: *const u16) -> Self {
-        F32x16(_mm512_cvtph_ps(_mm256_loadu_si256(src as *const __m256i)))
+        Avx512F32(_mm512_cvtph_ps(_mm256_loadu_si256(src as *const __m256i)))
     }
     #[inline(always)]
     unsafe fn widen_bf16(src: *const u16) -> Self {
         let h = _mm256_loadu_si256(src as *const __m256i);
-        F32x16(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(
+        Avx512F32(_mm512_castsi512_ps(_mm512_slli_epi32::<16>(
             _mm512_cvtepu16_epi32(h),
         )))
     }
 }
 
-/// Float tile shape, as the AVX-512 float kernel: 2 query vectors × 8 document tokens.
-const HALF_R: usize = 2;
-const HALF_T: usize = 8;
+/// The float kernel's tile: 2 query vectors × 8 document tokens.
+const HALF_R: usize = super::float::R;
+const HALF_T: usize = super::float::T;
+/// The 16-bit kernels' tile shape.
+pub(crate) const HALF_SHAPE: TileShape = TileShape {
+    lanes: <Avx512F32 as F32Vec>::LANES,
+    r: HALF_R,
+};
 
 /// # Safety
 /// The CPU must support AVX-512F; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(crate) unsafe fn f16_doc_maxes(
-    q: &HalfQuery<'_>,
-    doc: &[u16],
-    scratch: &mut Vec<f32>,
-    maxes: &mut [f32],
-) {
-    half_blocked::doc_maxes::<F32x16, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
+unsafe fn f16_doc_maxes(q: &HalfQuery<'_>, doc: &[u16], scratch: &mut Vec<f32>, maxes: &mut [f32]) {
+    half_blocked::doc_maxes::<Avx512F32, false, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// # Safety
 /// The CPU must support AVX-512F; otherwise the contract of [`half_blocked::doc_maxes`].
 #[target_feature(enable = "avx512f,avx2,fma")]
-pub(crate) unsafe fn bf16_doc_maxes(
+unsafe fn bf16_doc_maxes(
     q: &HalfQuery<'_>,
     doc: &[u16],
     scratch: &mut Vec<f32>,
     maxes: &mut [f32],
 ) {
-    half_blocked::doc_maxes::<F32x16, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
+    half_blocked::doc_maxes::<Avx512F32, true, HALF_R, HALF_T>(q, doc, scratch, maxes)
 }
 
 /// Sixteen int32 accumulators; one step is `vpdpbusd` over groups of four
@@ -106,7 +77,7 @@ unsafe impl I8Dot for Avx512Vnni {
     type DElem = u8;
     type Q = __m512i;
     type B = __m512i;
-    type F = F32x16;
+    type F = Avx512F32;
 
     #[inline(always)]
     fn q_elem(code: i8) -> i8 {
@@ -138,8 +109,8 @@ unsafe impl I8Dot for Avx512Vnni {
         Avx512Vnni(_mm512_dpbusd_epi32(self.0, b, q))
     }
     #[inline(always)]
-    unsafe fn to_f32(self) -> F32x16 {
-        F32x16(_mm512_cvtepi32_ps(self.0))
+    unsafe fn to_f32(self) -> Avx512F32 {
+        Avx512F32(_mm512_cvtepi32_ps(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut u8, n: usize) {
@@ -172,7 +143,7 @@ unsafe impl I8Dot for Avx512Bw {
     type DElem = i16;
     type Q = __m512i;
     type B = __m512i;
-    type F = F32x16;
+    type F = Avx512F32;
 
     #[inline(always)]
     fn q_elem(code: i8) -> i16 {
@@ -203,8 +174,8 @@ unsafe impl I8Dot for Avx512Bw {
         Avx512Bw(_mm512_add_epi32(self.0, _mm512_madd_epi16(q, b)))
     }
     #[inline(always)]
-    unsafe fn to_f32(self) -> F32x16 {
-        F32x16(_mm512_cvtepi32_ps(self.0))
+    unsafe fn to_f32(self) -> Avx512F32 {
+        Avx512F32(_mm512_cvtepi32_ps(self.0))
     }
     #[inline(always)]
     unsafe fn convert_doc(src: *const i8, dst: *mut i16, n: usize) {
@@ -221,10 +192,9 @@ unsafe impl I8Dot for Avx512Bw {
     }
 }
 
-/// Query vectors per tile (16 query tokens each).
-const R: usize = 2;
-/// Query vectors per int8 tile, for packing the query block-major.
-pub(crate) const INT8_R: usize = R;
+/// Query vectors per int8 tile (16 query tokens each).
+pub(crate) const INT8_R: usize = 2;
+const R: usize = INT8_R;
 /// Document tokens per tile: 16 accumulators + 2 query vectors + broadcast
 /// + product of the 32 ZMM registers.
 const T: usize = 8;
@@ -232,7 +202,7 @@ const T: usize = 8;
 /// # Safety
 /// The CPU must support AVX-512F/BW and AVX512-VNNI; otherwise the contract of [`int8::doc_maxes`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni,avx2,fma")]
-pub(crate) unsafe fn int8_doc_maxes_vnni(
+unsafe fn int8_doc_maxes_vnni(
     q: &PackedI8<i8>,
     codes: &[i8],
     scales: &[f32],
@@ -245,7 +215,7 @@ pub(crate) unsafe fn int8_doc_maxes_vnni(
 /// # Safety
 /// The CPU must support AVX-512F/BW; otherwise the contract of [`int8::doc_maxes`].
 #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
-pub(crate) unsafe fn int8_doc_maxes_bw(
+unsafe fn int8_doc_maxes_bw(
     q: &PackedI8<i16>,
     codes: &[i8],
     scales: &[f32],
@@ -254,3 +224,47 @@ pub(crate) unsafe fn int8_doc_maxes_bw(
 ) {
     int8::doc_maxes::<Avx512Bw, R, T>(q, codes, scales, scratch, maxes)
 }
+
+fn int8_run_vnni(job: Int8Job<'_>) -> Vec<f32> {
+    job.run::<Avx512Vnni>(R, int8_doc_maxes_vnni)
+}
+
+fn int8_run_bw(job: Int8Job<'_>) -> Vec<f32> {
+    job.run::<Avx512Bw>(R, int8_doc_maxes_bw)
+}
+
+/// int8 documents with AVX512_VNNI.
+pub(crate) const INT8_VNNI: Int8Kernel = Int8Kernel {
+    id: "avx512-vnni",
+    run: int8_run_vnni,
+    name: "avx512: vnni vpdpbusd",
+};
+
+/// int8 documents with AVX-512BW only.
+pub(crate) const INT8_BW: Int8Kernel = Int8Kernel {
+    id: "avx512bw",
+    run: int8_run_bw,
+    name: "avx512: vpmaddwd",
+};
+
+/// float16 documents.
+pub(crate) const F16: HalfKernel = HalfKernel {
+    doc_maxes: f16_doc_maxes,
+    shape: HALF_SHAPE,
+    name: "avx512: vcvtph2ps zmm + fma",
+    ..avx2::reduced::F16
+};
+
+/// float16 documents on a CPU without F16C, which `vcvtps2ph` needs for narrowing.
+pub(crate) const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
+    narrow: crate::arch::portable::reduced::F16.narrow,
+    ..F16
+};
+
+/// bfloat16 documents.
+pub(crate) const BF16: HalfKernel = HalfKernel {
+    doc_maxes: bf16_doc_maxes,
+    shape: HALF_SHAPE,
+    name: "avx512: shift widening + fma",
+    ..avx2::reduced::BF16
+};

@@ -5,7 +5,7 @@ use std::arch::x86_64::*;
 
 /// Sixteen f32 lanes in a ZMM register.
 #[derive(Clone, Copy)]
-pub struct Avx512F32(__m512);
+pub struct Avx512F32(pub(crate) __m512);
 
 // SAFETY: only used from functions compiled with `avx512f` that run after
 // dispatch has confirmed it; pointer validity is the caller's contract.
