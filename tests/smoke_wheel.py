@@ -111,7 +111,7 @@ def run_checks(maxsim, rng: np.random.Generator) -> list[str]:
     check_close("scores float16", maxsim.scores(query, half), *maxsim_ref(query, half))
     passed.append("float16")
 
-    packed = maxsim.quantize(ragged, "int8")
+    packed = maxsim.quantize(ragged, "int8_per_token")
     deq = int8_ref(np.concatenate(ragged))
     cuts = np.cumsum([len(d) for d in ragged])[:-1]
     # The query is quantized per token the same way; integer dots are exact,
