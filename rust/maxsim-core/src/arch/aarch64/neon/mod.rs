@@ -1,5 +1,6 @@
 //! NEON kernels.
 
+pub mod argmax;
 pub mod binary;
 pub mod float;
 pub mod reduced;

@@ -1,5 +1,6 @@
 //! avx512 kernels.
 
+pub mod argmax;
 pub mod binary;
 pub mod float;
 pub mod reduced;
