@@ -76,8 +76,10 @@ def _ids(ids: Any, name: str) -> Union[np.ndarray, list[str]]:
             return np.array(ids, dtype=np.int64)
         except OverflowError:
             raise ValueError(f"{name}: an id is outside int64's range") from None
-    bad = next(i for i in ids if not isinstance(i, (str, int, np.integer)) or isinstance(i, bool))
-    if isinstance(bad, (str, int, np.integer)) and not isinstance(bad, bool):
+    bad = next(
+        (i for i in ids if not isinstance(i, (str, int, np.integer)) or isinstance(i, bool)), None
+    )
+    if bad is None:
         raise TypeError(f"{name}: mixes int and str ids; one id type per index")
     raise TypeError(f"{name}: ids must be int or str, got {bad!r} ({type(bad).__name__})")
 
