@@ -120,6 +120,7 @@ impl Index {
             options.max_points_per_centroid,
         );
         let guard = index.lock_writer(false)?;
+        index.remove_unreferenced(&manifest)?;
         manifest.commit(dir)?;
         index.install(Snapshot::load(dir, manifest, index.opts, None)?);
         drop(guard);
