@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import os
 
+import maxsim
 import numpy as np
 import pytest
-
-import maxsim
 from maxsim import Index
 
 
-def clustered(rng: np.random.Generator, n_docs: int, dim: int, topics: int = 12) -> list[np.ndarray]:
+def clustered(
+    rng: np.random.Generator, n_docs: int, dim: int, topics: int = 12
+) -> list[np.ndarray]:
     """Unit token vectors near a few topic directions (as ColBERT embeddings cluster)."""
     centers = rng.standard_normal((topics, dim)).astype(np.float32)
     docs = []
@@ -76,7 +77,11 @@ def test_exact_is_certified_and_never_wrong(tmp_path, corpus) -> None:
         for nprobe in (1, 2, 4, 16):
             for n_candidates in (5, 20, 60):
                 s, i, c = index.search(
-                    q, 5, nprobe=nprobe, n_candidates=n_candidates, rerank="exact",
+                    q,
+                    5,
+                    nprobe=nprobe,
+                    n_candidates=n_candidates,
+                    rerank="exact",
                     return_certified=True,
                 )
                 if c:  # a certificate is a proof: never wrong
@@ -218,7 +223,9 @@ def test_argument_errors(tmp_path, corpus) -> None:
     index = Index.create(tmp_path / "ix", 32)
     s, i = index.search(queries[0], 3)  # empty index: no results
     assert i.tolist() == [-1, -1, -1]
-    with pytest.raises(ValueError, match=r"docs\[1\]: dimension 16 \(shape \(3, 16\) dtype float32\)"):
+    with pytest.raises(
+        ValueError, match=r"docs\[1\]: dimension 16 \(shape \(3, 16\) dtype float32\)"
+    ):
         index.add([1, 2], [docs[0], np.zeros((3, 16), np.float32)])
     with pytest.raises(ValueError, match=r"docs\[0\]: has zero tokens \(shape \(0, 32\)"):
         index.add([1], [np.zeros((0, 32), np.float32)])

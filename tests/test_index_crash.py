@@ -17,10 +17,9 @@ import subprocess
 import sys
 import time
 
+import maxsim
 import numpy as np
 import pytest
-
-import maxsim
 from maxsim import Index
 
 DIM = 16
@@ -52,7 +51,7 @@ for j in range(start, stop):
     else:
         index.compact()
     ack(str(j))
-""" % (DIM, BATCH, BATCH, BATCH, BATCH)
+""" % (DIM, BATCH, BATCH, BATCH, BATCH)  # noqa: UP031
 
 
 def op_kind(j: int) -> str:

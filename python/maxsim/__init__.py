@@ -18,9 +18,9 @@ from importlib.metadata import version as _version
 
 from . import _native
 from ._core import get_num_threads, info, scores, scores_batch, set_kernel, set_num_threads, topk
-from .index import Index
 from ._packed import PackedDocs
 from ._reduced import quantize
+from .index import Index
 
 try:
     __version__ = _version("maxsim")

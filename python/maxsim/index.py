@@ -115,10 +115,13 @@ def _doc_list(docs: Any, name: str = "docs") -> list[np.ndarray]:
 def _check_docs(arrays: list[np.ndarray], dim: int, name: str) -> None:
     for i, a in enumerate(arrays):
         if a.shape[0] == 0:
-            raise ValueError(f"{name}[{i}]: has zero tokens ({describe(a)}); every document needs one")
+            raise ValueError(
+                f"{name}[{i}]: has zero tokens ({describe(a)}); every document needs one"
+            )
         if a.shape[1] != dim:
             raise ValueError(
-                f"{name}[{i}]: dimension {a.shape[1]} ({describe(a)}) does not match the index's {dim}"
+                f"{name}[{i}]: dimension {a.shape[1]} ({describe(a)}) does not match "
+                f"the index's {dim}"
             )
         if not np.isfinite(a).all():
             raise ValueError(f"{name}[{i}]: contains NaN or inf ({describe(a)})")
@@ -148,7 +151,7 @@ class Index:
         seed: int = 0,
         kmeans_iters: int = 4,
         max_points_per_centroid: int = 32,
-    ) -> "Index":
+    ) -> Index:
         """Create an empty index in the folder ``path`` (created if needed).
 
         Args:
@@ -186,7 +189,9 @@ class Index:
         return cls(native)
 
     @classmethod
-    def open(cls, path: Union[str, os.PathLike], *, mmap: bool = True, verify: bool = True) -> "Index":
+    def open(
+        cls, path: Union[str, os.PathLike], *, mmap: bool = True, verify: bool = True
+    ) -> Index:
         """Open the index in the folder ``path``.
 
         Args:
@@ -250,6 +255,12 @@ class Index:
     def ids(self) -> Union[np.ndarray, list[str]]:
         """Live ids in insertion order: an int64 array, or a list of str."""
         return self._native.ids()
+
+    def get(self, ids: IdsLike) -> list[np.ndarray]:
+        """The vectors of each document, ``(n_tokens, dim)`` float32: the
+        stored full vectors (as stored: rounded to the store's type), or
+        without a store the decompressed residuals. Unknown ids raise ``KeyError``."""
+        return self._native.get(_ids(ids, "ids"))
 
     @property
     def dim(self) -> int:
@@ -363,7 +374,8 @@ class Index:
                 raise ValueError(f"{name}: has zero tokens ({describe(q)}); a query needs one")
             if q.shape[1] != dim:
                 raise ValueError(
-                    f"{name}: dimension {q.shape[1]} ({describe(q)}) does not match the index's {dim}"
+                    f"{name}: dimension {q.shape[1]} ({describe(q)}) does not match "
+                    f"the index's {dim}"
                 )
             if not np.isfinite(q).all():
                 raise ValueError(f"{name}: contains NaN or inf ({describe(q)})")

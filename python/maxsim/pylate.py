@@ -48,6 +48,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 import maxsim as _maxsim
 from maxsim import _native
 from maxsim._convert import c_aligned, tensor_views
+from maxsim._pylate_plaid import PLAID  # noqa: F401  (maxsim.pylate.PLAID)
 
 __all__ = [
     "Index",

@@ -159,3 +159,41 @@ impl Snapshot {
         Ok(out)
     }
 }
+
+impl Snapshot {
+    /// The vectors of a document (`n_tokens × dim`, row-major): the stored
+    /// full vectors as f32 when there is a store, else the decompressed
+    /// residuals (centroid + bucket weights).
+    pub fn vectors(&self, ordinal: u64) -> Result<Vec<f32>> {
+        use crate::reader::StoreView;
+        let dim = self.manifest.dim;
+        let (s, d) = self.locate(ordinal);
+        let view = self.segments[s].view()?;
+        let (a, b) = view.tokens(d);
+        let range = a * dim..b * dim;
+        Ok(match view.store {
+            Some(StoreView::F32(x)) => x[range].to_vec(),
+            Some(StoreView::F16(x)) => x[range].iter().map(|v| v.to_f32()).collect(),
+            Some(StoreView::Bf16(x)) => x[range].iter().map(|v| v.to_f32()).collect(),
+            Some(StoreView::Int8(x, scales)) => x[range]
+                .iter()
+                .enumerate()
+                .map(|(i, &c)| c as f32 * scales[a + i / dim])
+                .collect(),
+            None => {
+                let training = self.training.as_ref().expect("a document implies training");
+                let bpt = training.codec.bytes_per_token();
+                let mut out = vec![0.0f32; (b - a) * dim];
+                for (row, t) in out.chunks_mut(dim).zip(a..b) {
+                    let c = view.codes.get(t);
+                    training.codec.decode_add(
+                        &view.residuals[t * bpt..(t + 1) * bpt],
+                        training.centroid(c),
+                        row,
+                    );
+                }
+                out
+            }
+        })
+    }
+}

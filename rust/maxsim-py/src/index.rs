@@ -7,7 +7,7 @@
 use crate::args::{self, ArrayList2};
 use maxsim_core::DocSet;
 use maxsim_index::{Allowed, CreateOptions, DocId, Error, IdKind, Index, SearchParams, StoreKind};
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArray1};
+use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{
     PyFileNotFoundError, PyKeyError, PyOSError, PyRuntimeError, PyTypeError, PyValueError,
 };
@@ -148,6 +148,39 @@ impl NativeIndex {
 
     fn reload(&self, py: Python<'_>) -> PyResult<bool> {
         py.detach(|| self.inner.reload()).map_err(to_py)
+    }
+
+    /// Per id, its document's vectors `(n_tokens, dim)` float32 (stored full
+    /// vectors, or decompressed residuals without a store).
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        ids: &Bound<'py, PyAny>,
+    ) -> PyResult<Vec<Bound<'py, PyArray2<f32>>>> {
+        let ids = ids_from(ids, "ids")?;
+        let snap = self.inner.snapshot();
+        let dim = snap.manifest.dim;
+        let missing: Vec<&DocId> = ids.iter().filter(|i| !snap.ids.contains_key(*i)).collect();
+        if !missing.is_empty() {
+            return Err(PyKeyError::new_err(format!(
+                "ids: not in the index: {}",
+                maxsim_index::ids::list_some(&missing)
+            )));
+        }
+        let vectors = py
+            .detach(|| {
+                ids.iter()
+                    .map(|i| snap.vectors(snap.ids[i]))
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(to_py)?;
+        vectors
+            .into_iter()
+            .map(|v| {
+                let rows = v.len() / dim;
+                Ok(PyArray1::from_vec(py, v).reshape([rows, dim])?)
+            })
+            .collect()
     }
 
     fn __len__(&self) -> usize {
