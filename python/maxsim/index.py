@@ -202,6 +202,28 @@ class Index:
         """
         return cls(_native.NativeIndex.open(os.fspath(path), bool(mmap), bool(verify)))
 
+    @classmethod
+    def from_fast_plaid(
+        cls,
+        folder: Union[str, os.PathLike],
+        path: Union[str, os.PathLike],
+        *,
+        store: Optional[str] = None,
+        ids: Any = None,
+    ) -> Index:
+        """Convert the fast-plaid index in ``folder`` into a new index at ``path``.
+
+        fast-plaid's centroids and residual buckets become this index's, and
+        its documents (ids ``0..n-1`` in fast-plaid's order, or ``ids``) are
+        added as fast-plaid reconstructs them (``normalize(centroid +
+        residual)``). Needs neither torch nor fast-plaid. With ``store``, the
+        stored "full" vectors are those reconstructions (fast-plaid keeps no
+        originals).
+        """
+        from ._fast_plaid import from_fast_plaid
+
+        return from_fast_plaid(cls, folder, path, store=store, ids=ids)
+
     def reload(self) -> bool:
         """Pick up commits made since this object's snapshot (another process,
         another ``Index`` object). Returns whether anything changed."""

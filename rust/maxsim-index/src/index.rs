@@ -250,6 +250,42 @@ impl Index {
         self.commit(manifest, &old)
     }
 
+    /// Installs given centroids (`n × dim`) and residual buckets
+    /// (`2^nbits - 1` cutoffs, `2^nbits` weights) as the training, for
+    /// importing another index's codebook (only before the first `add`).
+    pub fn train_with(
+        &self,
+        centroids: Vec<f32>,
+        cutoffs: Vec<f32>,
+        weights: Vec<f32>,
+    ) -> Result<()> {
+        let _guard = self.lock_writer(true)?;
+        let old = self.snapshot();
+        if old.training.is_some() {
+            return invalid!("train: the index is already trained");
+        }
+        let mut manifest = old.manifest.clone();
+        let dim = manifest.dim;
+        if centroids.is_empty()
+            || !centroids.len().is_multiple_of(dim)
+            || centroids.iter().any(|v| !v.is_finite())
+        {
+            return invalid!(
+                "centroids: {} values are not finite rows of dim {dim}",
+                centroids.len()
+            );
+        }
+        if cutoffs.windows(2).any(|w| w[1] < w[0]) {
+            return invalid!("cutoffs: must be non-decreasing");
+        }
+        let codec = Codec::new(dim, manifest.nbits, cutoffs, weights)?;
+        let training = Training::new(dim, centroids, codec);
+        let name = manifest.new_file("train", "bin");
+        let size = training.write(&self.dir.join(&name))?;
+        manifest.training = Some(crate::manifest::FileRef { name, size });
+        self.commit(manifest, &old)
+    }
+
     fn write_training(
         &self,
         manifest: &mut Manifest,

@@ -122,6 +122,19 @@ impl NativeIndex {
             .map_err(to_py)
     }
 
+    fn train_with(
+        &self,
+        py: Python<'_>,
+        centroids: numpy::PyReadonlyArray2<'_, f32>,
+        cutoffs: Vec<f32>,
+        weights: Vec<f32>,
+    ) -> PyResult<()> {
+        let (data, _, _) = args::matrix(&centroids, "centroids")?;
+        let data = data.to_vec();
+        py.detach(|| self.inner.train_with(data, cutoffs, weights))
+            .map_err(to_py)
+    }
+
     fn add(
         &self,
         py: Python<'_>,
