@@ -59,12 +59,12 @@ pub(crate) fn certify(
         s.sort_unstable();
     }
     let mut upper = vec![f32::NEG_INFINITY; nq];
-    for c in 0..n_cent {
+    for (c, &rc) in r.iter().enumerate().take(n_cent) {
         let row = ctx.row(c);
-        for i in 0..nq {
-            let v = row[i] + qn[i] * r[c];
-            if v > upper[i] && probed_sets[i].binary_search(&(c as u32)).is_err() {
-                upper[i] = v;
+        for (i, (u, (&s, &n))) in upper.iter_mut().zip(row.iter().zip(&qn)).enumerate() {
+            let v = s + n * rc;
+            if v > *u && probed_sets[i].binary_search(&(c as u32)).is_err() {
+                *u = v;
             }
         }
     }

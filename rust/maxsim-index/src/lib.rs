@@ -6,7 +6,7 @@
 //! - [`Snapshot::search`]: the pipeline of [`search`], with subsets,
 //!   exact rerank and the certificate of [`certify`];
 //! - on disk: a versioned manifest ([`manifest`]) naming immutable
-//!   sectioned files with checksums ([`file`]): training, segments
+//!   sectioned files with checksums ([`mod@file`]): training, segments
 //!   ([`segment`], [`reader`]), stores, tombstones.
 //!
 //! All scoring is `maxsim-core`'s; this crate adds the files and the pipeline.

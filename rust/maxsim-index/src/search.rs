@@ -97,6 +97,10 @@ impl Allowed {
     }
 }
 
+/// Writes, for a centroid, the amount added to each query token's score:
+/// the certificate's `|q_i| R_c`.
+pub(crate) type Bound<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
+
 /// Best first; NaN last; ties to the lower ordinal.
 pub(crate) fn better(a: &(u64, f32), b: &(u64, f32)) -> Ordering {
     match (a.1.is_nan(), b.1.is_nan()) {
@@ -387,7 +391,7 @@ impl Snapshot {
         training: &Training,
         ctx: &QueryCtx<'_>,
         ords: &[u64],
-        bound: Option<&(dyn Fn(usize, &mut [f32]) + Sync)>,
+        bound: Option<&Bound<'_>>,
     ) -> Result<Vec<f32>> {
         let views = self.views()?;
         let _ = training;

@@ -85,7 +85,6 @@ impl Snapshot {
                 }
             }
             bases.push(base + meta.n_docs);
-            drop(view);
             segments.push(Arc::new(seg));
         }
         Ok(Snapshot {

@@ -191,7 +191,7 @@ impl NativeIndex {
             .into_iter()
             .map(|v| {
                 let rows = v.len() / dim;
-                Ok(PyArray1::from_vec(py, v).reshape([rows, dim])?)
+                PyArray1::from_vec(py, v).reshape([rows, dim])
             })
             .collect()
     }
