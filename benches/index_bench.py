@@ -58,8 +58,9 @@ def scifact(args) -> tuple[callable, list[np.ndarray], dict]:
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     doc_list = [flat[offsets[i] : offsets[i + 1]] for i in range(n)]
     q_off = np.concatenate([[0], np.cumsum(q_lengths)])
-    qs = [q_flat[q_off[i] : q_off[i + 1]] for i in range(len(q_lengths))]
-    meta = {"doc_ids": doc_ids[:n], "q_ids": q_ids, "qrels": qrels, "ndcg": R.ndcg_at_k}
+    n_q = min(args.max_queries or len(q_lengths), len(q_lengths))
+    qs = [q_flat[q_off[i] : q_off[i + 1]] for i in range(n_q)]
+    meta = {"doc_ids": doc_ids[:n], "q_ids": q_ids[:n_q], "qrels": qrels, "ndcg": R.ndcg_at_k}
 
     def batches(size: int):
         for start in range(0, n, size):
@@ -227,6 +228,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/scifact"))
     parser.add_argument("--cache", type=Path, default=None)
     parser.add_argument("--max-docs", type=int, default=None)
+    parser.add_argument("--max-queries", type=int, default=None)
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=100)
@@ -286,8 +288,9 @@ def main() -> None:
         for p in map(int, args.nprobe.split(","))
         for c in map(int, args.n_candidates.split(","))
     ]
-    for system in ["maxsim", "maxsim+exact"] + (["fast-plaid"] if fp else []):
-        for nprobe, ncand in grid:
+    systems = ["maxsim", "maxsim+exact"] + (["fast-plaid"] if fp else [])
+    for nprobe, ncand in grid:
+        for system in systems:
             row = {"system": system, "nprobe": nprobe, "n_candidates": ncand}
             for t in (1, 2):
                 if system == "fast-plaid":
