@@ -1,5 +1,6 @@
 //! NEON (Advanced SIMD) kernels; `sdot` where the CPU has `dotprod`.
 
+pub mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;

@@ -1,5 +1,6 @@
 //! AVX2 + FMA kernels.
 
+pub mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;

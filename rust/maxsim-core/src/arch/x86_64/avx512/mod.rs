@@ -1,5 +1,6 @@
 //! AVX-512 kernels (F, BW and VL; VNNI, VPOPCNTDQ and BF16 where the CPU has them).
 
+pub mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;
