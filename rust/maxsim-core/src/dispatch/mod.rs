@@ -23,7 +23,8 @@ mod table;
 pub use cpu::{amx_permission, run_or_skip, Cpu, Env};
 pub use hamming::HammingImpl;
 pub use table::{
-    FloatKernel, HalfKernel, HalfTiles, Int8Kernel, KernelTable, PeakProbe, ScreenKernel, TileShape,
+    CentroidKernel, FloatKernel, HalfKernel, HalfTiles, Int8Kernel, KernelTable, PeakProbe,
+    ScreenKernel, TileShape,
 };
 
 use crate::error::{Error, Result};

@@ -17,7 +17,7 @@
 //! accumulated over `dim` in order, so a row's result does not depend on how
 //! rows are split across calls or threads.
 
-use crate::dispatch::{selected_kernel, Kernel};
+use crate::dispatch::{selected_kernel, table, Kernel};
 use crate::error::{invalid, Result};
 use crate::vector::F32Vec;
 
@@ -241,45 +241,10 @@ unsafe fn tile<V: F32Vec, const R: usize, const T: usize, S: TileSink>(
     }
 }
 
-/// The portable kernels.
-mod portable {
-    use super::*;
-    use crate::vector::Portable8;
-
-    pub(super) unsafe fn argmax(c: &PreparedCentroids, rows: &[f32], sink: &mut ArgmaxSink<'_>) {
-        scan::<Portable8, 2, 4, _>(c, rows, sink)
-    }
-
-    pub(super) unsafe fn dots(c: &PreparedCentroids, rows: &[f32], sink: &mut StoreSink<'_>) {
-        scan::<Portable8, 2, 4, _>(c, rows, sink)
-    }
-}
-
-type ArgmaxFn = unsafe fn(&PreparedCentroids, &[f32], &mut ArgmaxSink<'_>);
-type DotsFn = unsafe fn(&PreparedCentroids, &[f32], &mut StoreSink<'_>);
-
-/// The argmax and dot kernels of `kernel` (one `match`, moved into the
-/// kernel table with the others at the dispatch refactor).
-fn kernels(kernel: Kernel) -> (ArgmaxFn, DotsFn) {
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => (
-            crate::arch::x86_64::avx2::argmax::argmax,
-            crate::arch::x86_64::avx2::argmax::dots,
-        ),
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 | Kernel::Amx => (
-            crate::arch::x86_64::avx512::argmax::argmax,
-            crate::arch::x86_64::avx512::argmax::dots,
-        ),
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Neon => (
-            crate::arch::aarch64::neon::argmax::argmax,
-            crate::arch::aarch64::neon::argmax::dots,
-        ),
-        _ => (portable::argmax, portable::dots),
-    }
-}
+/// Scans rows against the centroids, keeping each row's best centroid.
+pub(crate) type ArgmaxFn = unsafe fn(&PreparedCentroids, &[f32], &mut ArgmaxSink<'_>);
+/// Scans rows against the centroids, storing every score.
+pub(crate) type DotsFn = unsafe fn(&PreparedCentroids, &[f32], &mut StoreSink<'_>);
 
 fn check_rows(c: &PreparedCentroids, rows: &[f32], out_len: usize, per_row: usize) -> Result<()> {
     if !rows.len().is_multiple_of(c.dim) {
@@ -313,15 +278,16 @@ pub fn argmax_rows_with(
     rows: &[f32],
     out: &mut [u32],
 ) -> Result<()> {
-    check_supported(kernel)?;
+    let kernels = table(kernel)?.centroids;
     check_rows(c, rows, out.len(), 1)?;
     out.fill(0);
     let mut sink = ArgmaxSink {
         best: vec![f32::NEG_INFINITY; out.len()],
         index: out,
     };
-    // SAFETY: the kernel is supported (checked above) and `rows` is whole rows.
-    unsafe { kernels(kernel).0(c, rows, &mut sink) };
+    // SAFETY: the table's kernels run on this CPU (`table` checked) and
+    // `rows` is whole rows.
+    unsafe { (kernels.argmax)(c, rows, &mut sink) };
     Ok(())
 }
 
@@ -339,26 +305,16 @@ pub fn dot_rows_with(
     rows: &[f32],
     out: &mut [f32],
 ) -> Result<()> {
-    check_supported(kernel)?;
+    let kernels = table(kernel)?.centroids;
     check_rows(c, rows, out.len(), c.stride)?;
     let mut sink = StoreSink {
         out,
         stride: c.stride,
     };
-    // SAFETY: the kernel is supported (checked above) and `rows` is whole rows.
-    unsafe { kernels(kernel).1(c, rows, &mut sink) };
+    // SAFETY: the table's kernels run on this CPU (`table` checked) and
+    // `rows` is whole rows.
+    unsafe { (kernels.dots)(c, rows, &mut sink) };
     Ok(())
-}
-
-fn check_supported(kernel: Kernel) -> Result<()> {
-    if kernel.is_supported() {
-        Ok(())
-    } else {
-        Err(crate::error::Error::Unsupported(format!(
-            "kernel {:?} is not supported by this CPU",
-            kernel.name()
-        )))
-    }
 }
 
 #[cfg(test)]
