@@ -99,13 +99,10 @@ class EmbedRerank:
         )
         from ._backbone import load_tokenizer
 
-        activation = reranker_activation
-        if isinstance(activation, str) and activation == "config":
-            activation = Reranker.default_activation(rr_model.config)
-        reranker = Reranker(
+        reranker = Reranker.from_torch_model(
             rr_model,
             load_tokenizer(rr_dir),
-            activation=activation,
+            activation=reranker_activation,
             device=device,
             name=os.fspath(reranker_path),
         )
