@@ -178,5 +178,14 @@ class OnnxFolder:
         return net
 
 
+def word_embedding_digest(model_dir: Path) -> str | None:
+    """sha256 of the exported word-embedding table (``None`` for other folders)."""
+    path = Path(model_dir) / CONFIG_NAME
+    if not path.is_file():
+        return None
+    cfg = read_json(path)
+    return cfg.get("word_embeddings_sha256") if isinstance(cfg, dict) else None
+
+
 def write_config(out_dir: Path, cfg: dict[str, Any]) -> None:
     (out_dir / CONFIG_NAME).write_text(json.dumps(cfg, indent=1), encoding="utf-8")

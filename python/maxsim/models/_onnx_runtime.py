@@ -156,5 +156,12 @@ class OnnxNetwork:
             if name not in features:
                 raise ValueError(f"ONNX graph {self.path} needs input {name!r}")
             feed[name] = np.ascontiguousarray(features[name], dtype=_NUMPY_OF_ORT[kind])
-        (out,) = session.run([self.output], feed)
+        try:
+            (out,) = session.run([self.output], feed)
+        except Exception as exc:  # onnxruntime's Fail / InvalidArgument / RuntimeException
+            shapes = {k: v.shape for k, v in feed.items()}
+            raise ValueError(
+                f"ONNX graph {self.path} failed on inputs of shapes {shapes}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         return np.asarray(out, dtype=np.float32)

@@ -280,6 +280,13 @@ class MatryoshkaReranker:
             )
         return int(layer), int(dim)
 
+    def _features(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """``input_ids`` / ``attention_mask`` of the pairs (ModernBERT has no token types)."""
+        pad_id = self.text.special_ids.get("pad") or 0
+        feats = self.text.pad(self.text.encode(pairs, self.max_length), pad_id)
+        del feats["token_type_ids"]
+        return feats
+
     def score(
         self,
         pairs: Sequence[tuple[str, str]],
@@ -304,17 +311,13 @@ class MatryoshkaReranker:
         head = self.heads[(layer, dim)]
         lengths = [len(a) + len(b) for a, b in items]
         out = np.empty(len(items), dtype=np.float32)
-        pad_id = self.text.special_ids.get("pad") or 0
         for idx in progress(
             length_sorted_batches(lengths, batch_size),
             enable=show_progress_bar,
             total_items=len(items),
             desc="Scoring",
         ):
-            feats = self.text.pad(
-                self.text.encode([items[i] for i in idx], self.max_length), pad_id
-            )
-            del feats["token_type_ids"]
+            feats = self._features([items[i] for i in idx])
             cls_vec = self.exit_network(feats, layer, autocast)
             logits = np.asarray(self.activation(head(cls_vec)[:, None]), dtype=np.float32)
             out[idx] = logits.reshape(-1)
