@@ -71,13 +71,23 @@ def dist_bytes(dist: metadata.Distribution, skip_cuda_files: bool) -> int:
     return total
 
 
+def onnx_extra() -> list[str]:
+    """The ``onnx`` extra's requirements, from this checkout's pyproject.toml."""
+    import tomllib
+
+    with open(Path(__file__).resolve().parents[1] / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)["project"]["optional-dependencies"]["onnx"]
+
+
 def onnx_venv(wheel: Path) -> tuple[int, int]:
+    """Installed bytes of the wheel plus the ``onnx`` extra (named explicitly, so any
+    maxsim wheel of this version will do) in a fresh venv, and the empty venv's."""
     with tempfile.TemporaryDirectory() as tmp:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         empty = du(venv)
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
-        subprocess.run([*pip, f"{wheel}[onnx]"], check=True)
+        subprocess.run([*pip, str(wheel), *onnx_extra()], check=True)
         return du(venv) - empty, empty
 
 

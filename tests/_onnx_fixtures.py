@@ -4,7 +4,7 @@ The ONNX tests (``tests/test_onnx_backend.py``) compare ``backend="onnx"`` again
 references computed here with ``backend="torch"``, so they also run in a venv
 without torch (``.ci/onnx-torch-free.sh``) on fixtures built beforehand:
 
-    PYTHONPATH=python python tests/_onnx_fixtures.py OUT_DIR
+    python tests/_onnx_fixtures.py [OUT_DIR]    # prints the folder it built
 
 Each fixture is a folder ``OUT_DIR/<name>/`` holding the exported (or
 third-party) ONNX model in ``onnx/`` and ``refs.npz``: the torch outputs on
@@ -17,6 +17,7 @@ without them. Building takes a few minutes (one ``torch.onnx`` export per graph)
 from __future__ import annotations  # noqa: I001  (maxsim before _model_fixtures)
 
 import hashlib
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -247,7 +248,14 @@ def cache_key() -> str:
     return digest.hexdigest()[:16]
 
 
+def default_root() -> Path:
+    """``$XDG_CACHE_HOME`` (or ``~/.cache``) ``/maxsim/onnx-fixtures/<cache_key()>``:
+    the tests and ``.ci/onnx-torch-free.sh`` share it, so CI builds it once."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "maxsim" / "onnx-fixtures" / cache_key()
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: python tests/_onnx_fixtures.py OUT_DIR")
-    print(build_all(Path(sys.argv[1])))
+    if len(sys.argv) > 2:
+        sys.exit("usage: python tests/_onnx_fixtures.py [OUT_DIR]  (default: the test cache)")
+    print(build_all(Path(sys.argv[1]) if len(sys.argv) == 2 else default_root()))

