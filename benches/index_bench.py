@@ -3,7 +3,7 @@
 Two corpora:
 
 * ``scifact``: token embeddings of the MiniLM ColBERT proxy of
-  ``benches/reduced_accuracy.py`` (all-MiniLM-L6-v2 last hidden states,
+  ``benches/accuracy/reduced_accuracy.py`` (all-MiniLM-L6-v2 last hidden states,
   L2-normalised, 384-d; documents truncated to 256 word pieces, queries to
   64; ``--max-docs`` keeps the first documents only);
 * ``synthetic``: clustered unit vectors (``--dim``, 50–200 tokens per
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "accuracy"))
 
 import maxsim  # noqa: E402
 
