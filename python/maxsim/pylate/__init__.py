@@ -16,6 +16,8 @@ builds. The modules follow PyLate's own:
   :func:`patched` reroute PyLate itself.
 * :mod:`~maxsim.pylate.indexes`: :class:`Index` is an end-to-end PyLate index
   with exact MaxSim search.
+* :mod:`~maxsim.pylate.plaid`: :class:`PLAID` is PyLate's PLAID index
+  interface on :class:`maxsim.Index` (compressed, memory-mapped, updatable).
 
 Inputs on CUDA/MPS, inputs that need gradients, an explicit PyLate
 ``backend`` other than ``"auto"``, non-binary masks and integer embeddings
@@ -39,11 +41,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from .indexes import Index
 from .patch import is_patched, patch, patched, unpatch
+from .plaid import PLAID
 from .rank import rerank
 from .scores import colbert_kd_scores, colbert_scores, colbert_scores_pairwise
 
 __all__ = [
     "Index",
+    "PLAID",
     "colbert_kd_scores",
     "colbert_scores",
     "colbert_scores_pairwise",

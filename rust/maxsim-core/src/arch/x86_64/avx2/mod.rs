@@ -1,5 +1,6 @@
 //! AVX2 + FMA kernels.
 
+pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;
@@ -20,6 +21,7 @@ pub(crate) fn table(cpu: &Cpu) -> KernelTable {
     KernelTable {
         kernel: Kernel::Avx2,
         float: float::FLOAT,
+        centroids: argmax::CENTROIDS,
         screen: None,
         screen_on: false,
         f16: if cpu.f16c {
