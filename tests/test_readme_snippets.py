@@ -119,6 +119,21 @@ def _matryoshka(out: Path) -> Path:
     )
 
 
+def _minilm_onnx(out: Path) -> Path:
+    """all-MiniLM-L6-v2 exported with ``--int8``: the ONNX tests' fixture (a
+    prebuilt ``MAXSIM_ONNX_FIXTURES``, or the shared cache, built once with torch)."""
+    import _onnx_fixtures
+
+    prebuilt = os.environ.get("MAXSIM_ONNX_FIXTURES")
+    if prebuilt:
+        root = Path(prebuilt)
+    else:
+        if importlib.util.find_spec("torch") is None:
+            pytest.skip("exporting the ONNX stand-in needs torch (or MAXSIM_ONNX_FIXTURES)")
+        root = _onnx_fixtures.build_all(_onnx_fixtures.default_root())
+    return root / "minilm" / "onnx"
+
+
 #: Hub ids (and placeholder paths) of the documents -> a builder of a local
 #: model directory standing in for it.
 STAND_INS: dict[str, Callable[[Path], Path]] = {
@@ -128,6 +143,7 @@ STAND_INS: dict[str, Callable[[Path], Path]] = {
     "path/to/mmbert-rerank-32k-2d-matryoshka": _matryoshka,
     "path/to/embedder": _minilm,
     "path/to/reranker": _cross_encoder,
+    "minilm-onnx": _minilm_onnx,  # the folder `maxsim export onnx` writes in README
 }
 
 
