@@ -34,6 +34,8 @@ from typing import Callable
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+if not (ROOT / "README.md").is_file():  # tests/ copied out of the clone (.ci/wheels.sh)
+    pytest.skip(f"no README.md in {ROOT}: nothing to run", allow_module_level=True)
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _FENCE = re.compile(r"^```python\s*$")
