@@ -51,15 +51,17 @@ def test_worker_events_reach_the_bar_and_the_rows_are_returned() -> None:
     assert shown.close() >= 0
 
 
-def test_without_a_terminal_one_plain_line_per_run() -> None:
+def test_without_a_terminal_plain_lines_per_run_and_workload() -> None:
     stream = io.StringIO()  # not a terminal: no bar by default
     shown = SuiteProgress("binary", runs=2, stream=stream)
     for threads in (1, 2):
         shown.start(threads)
-        read_worker_output([_event({"plan": 6}), _event({"step": "hamming"})], shown)
+        events = [_event({"plan": 2}), _event({"step": "k10"}), _event({"step": "k100"})]
+        read_worker_output(events, shown)
         shown.finish_run()
+    run = "[maxsim bench]   k10 (1/2)\n[maxsim bench]   k100 (2/2)\n"
     assert stream.getvalue() == (
-        "[maxsim bench] binary, 1 thread(s)...\n[maxsim bench] binary, 2 thread(s)...\n"
+        f"[maxsim bench] binary, 1 thread(s)...\n{run}[maxsim bench] binary, 2 thread(s)...\n{run}"
     )
 
 
@@ -125,3 +127,33 @@ def test_numkong_overlap_is_explained_under_its_table(markdown: bool) -> None:
     assert "[-79, 79] on AVX2" in flat
     without = suites.format_suite("reduced", _reduced_rows(False), markdown)
     assert "int8 dot products" not in without
+
+
+@pytest.mark.parametrize("rows", [40, 0])
+def test_a_terminal_gets_the_bar_unless_it_has_no_size(rows: int) -> None:
+    """On a real pseudo-terminal: the bar by default; plain lines where the
+    terminal reports 0 rows (tqdm would draw nothing there)."""
+    pytest.importorskip("tqdm")
+    pty = pytest.importorskip("pty")
+    import fcntl
+    import os
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 120 if rows else 0, 0, 0))
+    with open(slave, "w", closefd=True) as stream:
+        shown = SuiteProgress("float", runs=1, stream=stream)
+        shown.start(1)
+        read_worker_output([_event({"plan": 2}), _event({"step": "fixed"})], shown)
+        shown.finish_run()
+        shown.close()
+        stream.flush()
+        drawn = os.read(master, 65536).decode()
+    os.close(master)
+    if rows:
+        assert "float: 1/2 workloads done" in drawn and "now: fixed, 1 thread(s)" in drawn
+        assert "[maxsim bench]" not in drawn
+    else:
+        assert "[maxsim bench] float, 1 thread(s)..." in drawn
+        assert "[maxsim bench]   fixed (1/2)" in drawn and "workloads done" not in drawn

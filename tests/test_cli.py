@@ -154,13 +154,15 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
 
 
 def test_bench_prints_each_table_when_its_suite_is_done(bench_run: tuple[dict, str]) -> None:
-    """stderr is not a terminal here: no bar, one plain line per suite and thread
-    count, and each table comes before the next suite starts."""
+    """stderr is not a terminal here: no bar, plain lines per suite and thread
+    count and per workload, and each table comes before the next suite starts."""
     text = bench_run[1]
     positions = [
         text.index(marker)
         for marker in (
             "[maxsim bench] float, 1 thread(s)...",
+            "[maxsim bench]   fixed (1/3)",
+            "[maxsim bench]   batch (3/3)",
             "== float32 MaxSim",
             "[maxsim bench] float: ",
             "[maxsim bench] binary, 1 thread(s)...",

@@ -57,8 +57,8 @@ time: a full run at the default sizes took 34 minutes of wall time and 15.5
 minutes of CPU time on a 2-vCPU AMD EPYC (Zen 3) shared with other work (load
 average 6 to 13), without torch; about 13 minutes on a quieter run earlier.
 binary is the longest suite. Each suite's table prints as soon as the suite
-ends (a progress bar on stderr meanwhile, on a terminal); smaller --docs and
---repeat shorten the run.
+ends; meanwhile stderr shows a progress bar on a terminal, one line per
+workload otherwise. Smaller --docs and --repeat shorten the run.
 
 speedup = median ms of the suite's reference peer (float: maxsim-cpu, else
 numpy; binary: faiss, else usearch, else numpy; reduced: maxsim-cpu float32,

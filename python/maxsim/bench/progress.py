@@ -14,6 +14,7 @@ not installed, there is no bar: one plain line per suite and thread count.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import IO, Any, Iterable, Optional
@@ -53,12 +54,23 @@ def format_duration(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s"
 
 
+def _is_sized_terminal(stream: IO[str]) -> bool:
+    """Whether ``stream`` is a terminal with a known size. tqdm draws nothing on
+    a terminal of 0 rows (a pseudo-terminal nobody sized), so that gets the
+    plain lines."""
+    try:
+        return stream.isatty() and os.get_terminal_size(stream.fileno()).lines > 0
+    except (AttributeError, OSError, ValueError):  # no fileno (StringIO), closed
+        return False
+
+
 class SuiteProgress:
     """The progress of one suite, over its ``runs`` workers (one per thread
     count), on ``stream``.
 
     ``bar``: draw a tqdm bar (default: when ``stream`` is a terminal and tqdm
-    is installed); otherwise one plain line per :meth:`start`. Until every
+    is installed); otherwise plain lines, one per :meth:`start` and one per
+    workload, so that a log shows what runs. Until every
     worker has announced its workloads, the bar's total assumes that the
     workers to come have as many as the last one announced.
     """
@@ -74,8 +86,9 @@ class SuiteProgress:
         self.started = time.perf_counter()
         self._bar: Any = None
         self._in_workload = False  # the current worker has a workload under way
+        self._steps = 0  # workloads the current worker has started
         if bar is None:
-            bar = bool(getattr(stream, "isatty", lambda: False)())
+            bar = _is_sized_terminal(stream)
         if bar:
             try:
                 from tqdm import tqdm
@@ -95,6 +108,7 @@ class SuiteProgress:
     def start(self, threads: int) -> None:
         """A worker for ``threads`` threads starts."""
         self.threads = threads
+        self._steps = 0
         if self._bar is None:
             print(f"[maxsim bench] {self.suite}, {threads} thread(s)...", file=self.stream)
             self.stream.flush()
@@ -103,14 +117,19 @@ class SuiteProgress:
 
     def event(self, event: dict[str, Any]) -> None:
         """An event from the worker: ``{"plan": n}`` or ``{"step": label}``."""
-        if self._bar is None:
-            return
         if "plan" in event:
             self._planned.append(int(event["plan"]))
-            to_come = max(0, self.runs - len(self._planned))
-            self._bar.total = sum(self._planned) + to_come * self._planned[-1]
-            self._bar.refresh()
+            if self._bar is not None:
+                to_come = max(0, self.runs - len(self._planned))
+                self._bar.total = sum(self._planned) + to_come * self._planned[-1]
+                self._bar.refresh()
         elif "step" in event:
+            self._steps += 1
+            if self._bar is None:
+                of = f"/{self._planned[-1]}" if self._planned else ""
+                print(f"[maxsim bench]   {event['step']} ({self._steps}{of})", file=self.stream)
+                self.stream.flush()
+                return
             if self._in_workload:
                 self._bar.update(1)  # a step ends the worker's previous workload
             self._in_workload = True
