@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import maxsim
@@ -375,3 +376,56 @@ def test_alternating_medians_times_every_call_in_turn() -> None:
     fast_ms, slow_ms = alternating_medians_ms([fast, slow], rounds=3, repeat=2)
     assert order == ["fast", "slow"] + ["fast", "fast", "slow", "slow"] * 3
     assert fast_ms >= 0 and slow_ms >= 20  # time.sleep waits at least as long as asked
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [("missing/out.json", "does not exist"), (".", "is a directory")],
+)
+def test_bench_json_target_is_checked_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    target: str, problem: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_bench", lambda args: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--json", target])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--json {target}: " in err and problem in err, err
+
+
+def test_bench_json_write_is_atomic(tmp_path: Path) -> None:
+    """A write that fails half-way (a row json cannot encode) keeps the old file
+    whole and leaves no temporary behind."""
+    out = tmp_path / "rows.json"
+    cli._write_json(str(out), {"rows": [1, 2]})
+    assert json.loads(out.read_text()) == {"rows": [1, 2]}
+    with pytest.raises(TypeError):
+        cli._write_json(str(out), {"rows": [1, object()]})
+    assert json.loads(out.read_text()) == {"rows": [1, 2]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]
+
+
+def test_bench_json_survives_sigkill(tmp_path: Path) -> None:
+    """A process killed (SIGKILL) while it rewrites the file, at several
+    moments: the file always parses, as the old rows or the new."""
+    out = tmp_path / "rows.json"
+    old = {"rows": list(range(10))}
+    new = {"rows": list(range(300_000))}  # a few MB: the kill lands mid-write
+    writer = (
+        "import sys; from maxsim import cli\n"
+        "new = {'rows': list(range(300_000))}\n"
+        "print('ready', flush=True)\n"
+        "while True: cli._write_json(sys.argv[1], new)\n"
+    )
+    for delay in (0.0, 0.01, 0.05, 0.2):
+        cli._write_json(str(out), old)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", writer, str(out)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        assert json.loads(out.read_text()) in (old, new)

@@ -215,23 +215,51 @@ def _bench(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"note: {note}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(
-                {
-                    "info": info,
-                    "cpu": cpu,
-                    "peak_gflops": peak,
-                    "suites": suites,
-                    "threads": threads,
-                    "docs": args.docs,
-                    "repeat": args.repeat,
-                    "notes": notes,
-                    "rows": rows,
-                },
-                f,
-                indent=1,
-            )
+        _write_json(
+            args.json,
+            {
+                "info": info,
+                "cpu": cpu,
+                "peak_gflops": peak,
+                "suites": suites,
+                "threads": threads,
+                "docs": args.docs,
+                "repeat": args.repeat,
+                "notes": notes,
+                "rows": rows,
+            },
+        )
     return 1 if failed else 0
+
+
+def _json_target_problem(path: str) -> str | None:
+    """Why ``--json path`` could not be written, checked before a run of many
+    minutes rather than after it; None when it can."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path} is a directory"
+    if not os.path.isdir(parent):
+        return f"the directory {parent} does not exist"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"the directory {parent} is not writable"
+    return None
+
+
+def _write_json(path: str, data: dict) -> None:
+    """Writes ``data`` to ``path`` atomically: a temporary sibling, fsynced,
+    then renamed over ``path``; a killed or failed write leaves the old file
+    (or none) and no temporary."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _cpu_name() -> str:
@@ -327,6 +355,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         unknown = set(args.workloads.split(",")) - {"fixed", "variable", "batch"}
         if unknown:
             bench.error(f"unknown float workload(s): {', '.join(sorted(unknown))}")
+        problem = args.json and _json_target_problem(args.json)
+        if problem:
+            bench.error(f"--json {args.json}: {problem}")
         raise SystemExit(_bench(args))
     elif args.command == "export":
         from maxsim.models.export import main as export_main
