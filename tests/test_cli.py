@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import maxsim
@@ -32,12 +33,17 @@ def _env(*front: Path) -> dict[str, str]:
     return env
 
 
-def _run(args: list[str], cwd: Path, *front: Path) -> subprocess.CompletedProcess:
+def _run(
+    args: list[str], cwd: Path, *front: Path, merge_stderr: bool = False
+) -> subprocess.CompletedProcess:
+    """``python args`` in ``cwd``; ``merge_stderr``: stderr goes into stdout, in
+    the order the lines were written."""
     return subprocess.run(
         [sys.executable, *args],
         cwd=cwd,
         env=_env(*front),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,
         timeout=TIMEOUT,
     )
@@ -56,6 +62,55 @@ def test_info_prints_json_with_kernel(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["kernel"] == maxsim.info()["kernel"]
+
+
+def test_version(tmp_path: Path) -> None:
+    out = _run(["-m", "maxsim.cli", "--version"], tmp_path)
+    assert out.returncode == 0, out.stderr
+    package = str(Path(maxsim.__file__).resolve().parent)
+    assert out.stdout.strip().startswith(f"maxsim {maxsim.__version__} from {package} (Python 3.")
+
+
+def test_help_hides_the_internal_worker(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    assert "{bench,info,export}" in text and "--version" in text
+    assert "_worker" not in text
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["_nope"])
+    assert exc.value.code == 2
+    assert "_worker" not in capsys.readouterr().err
+
+
+def test_worker_still_runs_and_reports_progress(tmp_path: Path) -> None:
+    """``maxsim _worker`` (what ``maxsim bench`` spawns): progress events, then
+    the rows as the last JSON line."""
+    from maxsim.bench.progress import EVENT_PREFIX
+
+    args = ["-m", "maxsim.cli", "_worker", "--suite", "float", "--threads", "1"]
+    args += ["--workloads", "fixed,batch", "--repeat", "1", "--docs", "3"]
+    out = _run(args, tmp_path)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    events = [json.loads(x[len(EVENT_PREFIX) :]) for x in lines if x.startswith(EVENT_PREFIX)]
+    assert events == [{"plan": 2}, {"step": "fixed"}, {"step": "batch"}]
+    rows = json.loads(lines[-1])["rows"]
+    assert {r["workload"] for r in rows} == {"fixed", "batch"}
+
+
+def test_bench_help_says_how_to_get_the_peers_and_how_long(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    assert "pip install '.[bench]'" in text
+    assert "pip install 'dist/maxsim-<version>-<tags>.whl[bench]'" in text
+    assert "pip install 'maxsim[bench]', once maxsim is published there (it is not yet)" in text
+    assert "the bench extra does not install it" in text  # torch
+    assert "time: a full run at the default sizes took" in text
 
 
 def test_bench_help_lists_suites(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,9 +149,32 @@ def bench_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     out_json = tmp / "out.json"
     args = ["-m", "maxsim.cli", "bench", "--suite", "float,binary,reduced"]
     args += ["--docs", "20", "--repeat", "1", "--threads", "1", "--json", str(out_json)]
-    out = _run(args, tmp)
-    assert out.returncode == 0, out.stdout + out.stderr
+    out = _run(args, tmp, merge_stderr=True)
+    assert out.returncode == 0, out.stdout
     return json.loads(out_json.read_text()), out.stdout
+
+
+def test_bench_prints_each_table_when_its_suite_is_done(bench_run: tuple[dict, str]) -> None:
+    """stderr is not a terminal here: no bar, plain lines per suite and thread
+    count and per workload, and each table comes before the next suite starts."""
+    text = bench_run[1]
+    positions = [
+        text.index(marker)
+        for marker in (
+            "[maxsim bench] float, 1 thread(s)...",
+            "[maxsim bench]   fixed (1/3)",
+            "[maxsim bench]   batch (3/3)",
+            "== float32 MaxSim",
+            "[maxsim bench] float: ",
+            "[maxsim bench] binary, 1 thread(s)...",
+            "== binary Hamming search",
+            "[maxsim bench] reduced, 1 thread(s)...",
+            "== reduced precision",
+            "[maxsim bench] all suites: ",
+        )
+    ]
+    assert positions == sorted(positions), text
+    assert "\r" not in text and "workloads done" not in text  # no progress bar in a log
 
 
 def _rows(data: dict, suite: str) -> list[dict]:
@@ -124,6 +202,9 @@ def test_bench_json_has_every_suite(bench_run: tuple[dict, str]) -> None:
                 assert r["speedup"] == pytest.approx(1.0)
     for title in ("float32 MaxSim", "binary Hamming search", "reduced precision"):
         assert title in stdout
+    float_title = next(line for line in stdout.splitlines() if "== float32 MaxSim" in line)
+    assert ("torch" in float_title) == _importable("torch")
+    assert ("maxsim-cpu" in float_title) == _importable("maxsim_cpu")
 
 
 def test_bench_float_rows_agree(bench_run: tuple[dict, str]) -> None:
@@ -174,6 +255,9 @@ def test_bench_reduced_rows_and_accuracy(bench_run: tuple[dict, str]) -> None:
     accuracy = {r["impl"]: r["top10_overlap"] for r in _rows(data, "reduced-accuracy")}
     for dtype in ("float16", "bfloat16", "int8"):
         assert accuracy[f"maxsim {dtype}"] >= 0.9, accuracy
+    # NumKong's low overlap is explained under the table whenever it is shown.
+    has_numkong = any(name.startswith("numkong") for name in accuracy)
+    assert ("NumKong's MaxSim picks each query token's best" in bench_run[1]) == has_numkong
 
 
 def test_bench_skips_missing_peers(tmp_path: Path) -> None:
@@ -198,6 +282,13 @@ def test_bench_skips_missing_peers(tmp_path: Path) -> None:
     for name in ("faiss", "usearch", "numkong", "maxsim_cpu", "torch", "pylate"):
         assert name in notes
     assert "note: faiss is not available" in out.stdout
+    # Titles name only the peers that ran.
+    titles = [line for line in out.stdout.splitlines() if line.startswith("== ")]
+    assert titles[:3] == [
+        "== float32 MaxSim: maxsim vs numpy ==",
+        "== binary Hamming search: maxsim vs numpy ==",
+        "== reduced precision: float16 / bfloat16 / int8 documents vs float32 ==",
+    ]
 
 
 def test_bench_wrappers_keep_their_command_lines(tmp_path: Path) -> None:
@@ -285,3 +376,56 @@ def test_alternating_medians_times_every_call_in_turn() -> None:
     fast_ms, slow_ms = alternating_medians_ms([fast, slow], rounds=3, repeat=2)
     assert order == ["fast", "slow"] + ["fast", "fast", "slow", "slow"] * 3
     assert fast_ms >= 0 and slow_ms >= 20  # time.sleep waits at least as long as asked
+
+
+@pytest.mark.parametrize(
+    ("target", "problem"),
+    [("missing/out.json", "does not exist"), (".", "is a directory")],
+)
+def test_bench_json_target_is_checked_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    target: str, problem: str,
+) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "_bench", lambda args: pytest.fail("the run started"))
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["bench", "--json", target])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--json {target}: " in err and problem in err, err
+
+
+def test_bench_json_write_is_atomic(tmp_path: Path) -> None:
+    """A write that fails half-way (a row json cannot encode) keeps the old file
+    whole and leaves no temporary behind."""
+    out = tmp_path / "rows.json"
+    cli._write_json(str(out), {"rows": [1, 2]})
+    assert json.loads(out.read_text()) == {"rows": [1, 2]}
+    with pytest.raises(TypeError):
+        cli._write_json(str(out), {"rows": [1, object()]})
+    assert json.loads(out.read_text()) == {"rows": [1, 2]}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.json"]
+
+
+def test_bench_json_survives_sigkill(tmp_path: Path) -> None:
+    """A process killed (SIGKILL) while it rewrites the file, at several
+    moments: the file always parses, as the old rows or the new."""
+    out = tmp_path / "rows.json"
+    old = {"rows": list(range(10))}
+    new = {"rows": list(range(300_000))}  # a few MB: the kill lands mid-write
+    writer = (
+        "import sys; from maxsim import cli\n"
+        "new = {'rows': list(range(300_000))}\n"
+        "print('ready', flush=True)\n"
+        "while True: cli._write_json(sys.argv[1], new)\n"
+    )
+    for delay in (0.0, 0.01, 0.05, 0.2):
+        cli._write_json(str(out), old)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", writer, str(out)], stdout=subprocess.PIPE, text=True
+        )
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        time.sleep(delay)
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)
+        assert json.loads(out.read_text()) in (old, new)

@@ -13,8 +13,7 @@ See ``maxsim.info()`` for the kernel in use and the README for details.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
+from importlib import metadata as _metadata
 
 from . import _native
 from ._packed import PackedDocs
@@ -23,8 +22,8 @@ from ._scoring import get_num_threads, info, scores, scores_batch, set_kernel, s
 from .index import Index
 
 try:
-    __version__ = _version("maxsim")
-except PackageNotFoundError:  # running from a source tree
+    __version__ = _metadata.version("maxsim")
+except _metadata.PackageNotFoundError:  # running from a source tree
     __version__ = _native.__version__
 
 # Resolve the kernel now so that a bad MAXSIM_KERNEL fails at import, loudly.
@@ -52,11 +51,21 @@ def __getattr__(name: str):  # PEP 562: keep `import maxsim` free of torch
         from .models.retrieve import retrieve
 
         return retrieve
-    if name in ("binary", "models", "pylate", "colbert"):
+    if name in _LAZY_SUBPACKAGES:
         import importlib
 
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'maxsim' has no attribute {name!r}")
+
+
+#: Subpackages that ``maxsim.<name>`` imports on first use (:func:`__getattr__`).
+_LAZY_SUBPACKAGES = ("binary", "colbert", "models", "pylate")
+
+
+def __dir__() -> list[str]:  # PEP 562
+    # The public names, the lazy ones included, for dir() and tab completion;
+    # not the private modules and helpers that implement them.
+    return sorted({*__all__, *_LAZY_SUBPACKAGES})
 
 
 __all__ = [

@@ -14,9 +14,13 @@ Edge cases (documented in the README):
   empty result; a query with zero tokens raises ``ValueError``;
 * a query whose tokens are all masked out scores 0 against every document;
 * a document with zero tokens raises ``ValueError`` naming its index;
-* NaN/inf inputs never crash; NaN similarities are skipped by the max (a token
-  whose similarities are all NaN contributes -inf), so results are unspecified
-  for non-finite data. Pass ``check_finite=True`` to get a ``ValueError`` instead.
+* a NaN or inf in a query token that is not masked out raises ``ValueError``
+  naming the query, the row and the column, always: the query is small, and
+  such a token would make every score -inf, inf or NaN without a word;
+* NaN/inf in documents never crash; NaN similarities are skipped by the max (a
+  token whose similarities are all NaN contributes -inf), so results are
+  unspecified for non-finite documents. Pass ``check_finite=True`` to get a
+  ``ValueError`` instead (one more pass over the documents).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from ._convert import (
     as_float32,
     as_k,
     check_doc_list,
+    check_queries_finite,
+    check_query_finite,
     describe,
     tensor_views,
     to_numpy,
@@ -158,7 +164,8 @@ def _run(
     return _native.maxsim_list(queries, list(docs.arrays), dim, masks, zero_floor)
 
 
-def _query(query: Any, name: str, check_finite: bool) -> np.ndarray:
+def _query(query: Any, name: str) -> np.ndarray:
+    """The query as C-contiguous float32 ``(nq, d)``, with at least one token."""
     q = as_float32(query, name, 2)
     if q.shape[0] == 0:
         raise ValueError(
@@ -166,8 +173,6 @@ def _query(query: Any, name: str, check_finite: bool) -> np.ndarray:
         )
     if q.shape[1] == 0:
         raise ValueError(f"{name}: dimension must be at least 1 ({describe(q)})")
-    if check_finite:
-        _check_finite(q, name)
     return q
 
 
@@ -189,32 +194,40 @@ def scores(
         zero_floor: optional bool or bool ``(n_docs,)``; for marked documents each query
             token's best similarity is floored at 0, as if the document had an extra all-zero
             token (PyLate's zero padding/masking). No padding is materialised.
-        check_finite: raise ``ValueError`` on NaN/inf inputs (costs one pass over the data).
+        check_finite: raise ``ValueError`` on NaN/inf documents (costs one pass over them).
+            The query is always checked.
 
     Returns:
         float32 ``(n_docs,)``.
+
+    Raises:
+        ValueError: a NaN or inf in a query token that ``query_mask`` keeps (the message
+            names the row), wrong shapes, a document without tokens.
+        TypeError: a dtype that cannot be scored.
     """
     d = _normalise_docs(docs, check_finite)
     _reduced.check_query_dtype(query, d, "query")
-    q = _query(query, "query", check_finite)
-    masks = None if query_mask is None else [as_bool_mask(query_mask, "query_mask", q.shape[0])]
+    q = _query(query, "query")
+    mask = None if query_mask is None else as_bool_mask(query_mask, "query_mask", q.shape[0])
+    check_query_finite(q, "query", mask=mask, source=query)
+    masks = None if mask is None else [mask]
     return _run([q], masks, d, _zero_floor(zero_floor, d.n_docs))[0]
 
 
-def _queries(queries: Any, check_finite: bool) -> list[np.ndarray]:
+def _queries(queries: Any) -> tuple[list[np.ndarray], Optional[np.ndarray]]:
+    """``(queries, batch)``: the float32 ``(nq_i, d)`` queries and the float32
+    3-D batch they are views of (None for a list)."""
     if isinstance(queries, (list, tuple)):
-        return [_query(q, f"queries[{i}]", check_finite) for i, q in enumerate(queries)]
+        return [_query(q, f"queries[{i}]") for i, q in enumerate(queries)], None
     if _ndim(queries) != 3:
         raise ValueError(
             "queries: expected a 3-D (n_queries, nq, d) array or a list of 2-D arrays, "
             f"got {describe(queries)}"
         )
     batch = as_float32(queries, "queries", 3)
-    if check_finite:
-        _check_finite(batch, "queries")
     if batch.shape[1] == 0 and batch.shape[0] > 0:
         raise ValueError(f"queries: have zero tokens ({describe(batch)})")
-    return list(batch)
+    return list(batch), batch
 
 
 def _queries_mask(queries_mask: Any, queries: list[np.ndarray]) -> Optional[list[np.ndarray]]:
@@ -254,13 +267,19 @@ def scores_batch(
 
     Returns:
         float32 ``(n_queries, n_docs)``. Row ``i`` equals ``scores(queries[i], docs)`` bitwise.
+
+    Raises:
+        ValueError: as :func:`scores`; a non-finite query token is named
+            ``queries[i]: row r``.
     """
     d = _normalise_docs(docs, check_finite)
     _reduced.check_queries_dtype(queries, d)
-    qs = _queries(queries, check_finite)
+    qs, batch = _queries(queries)
     if not qs:
         return np.zeros((0, d.n_docs), dtype=np.float32)
-    return _run(qs, _queries_mask(queries_mask, qs), d, _zero_floor(zero_floor, d.n_docs))
+    masks = _queries_mask(queries_mask, qs)
+    check_queries_finite(qs if batch is None else batch, "queries", masks=masks, sources=queries)
+    return _run(qs, masks, d, _zero_floor(zero_floor, d.n_docs))
 
 
 def topk(
@@ -278,7 +297,7 @@ def topk(
     Args:
         query: ``(nq, d)`` for one query, or a 3-D array / list of 2-D arrays for a batch.
         docs: as in :func:`scores`.
-        k: number of results, ``>= 1``.
+        k: number of results, from 1 to ``2**63 - 1`` (checked before any work).
         query_mask: ``(nq,)`` for one query, or as ``queries_mask`` of :func:`scores_batch`.
 
     Returns:

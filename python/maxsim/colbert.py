@@ -43,7 +43,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 import maxsim as _maxsim
-from maxsim._convert import c_aligned, describe, to_numpy
+from maxsim._convert import (
+    c_aligned,
+    check_queries_finite,
+    check_query_finite,
+    describe,
+    to_numpy,
+)
 
 __all__ = ["score", "score_packed"]
 
@@ -160,6 +166,7 @@ def score_packed(
         q = q[0]
     if q.ndim != 2:
         raise ValueError(f"Q: expected (1, Lq, d) or (Lq, d), got {describe(Q)}")
+    check_query_finite(q, "Q")
     flat = _f32(D_packed, "D_packed")
     if flat.ndim != 2:
         raise ValueError(
@@ -219,6 +226,7 @@ def score(Q: Any, D_padded: Any, D_mask: Any, config: Any = None) -> torch.Tenso
             f"Q has embedding size {q.shape[2]} ({describe(Q)}) but D_padded has "
             f"{dim} ({describe(D_padded)})"
         )
+    check_queries_finite(q, "Q")
     if isinstance(D_mask, (torch.Tensor, np.ndarray)):
         mask = to_numpy(D_mask, "D_mask", move=True) != 0
     else:

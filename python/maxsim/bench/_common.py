@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 #: Environment variables that size the thread pools of maxsim, rayon, OpenMP and BLAS.
 THREAD_ENV = (
@@ -18,6 +18,23 @@ THREAD_ENV = (
 
 #: Peers that could not be imported in this process: module name -> reason.
 SKIPPED: dict[str, str] = {}
+
+#: Where :func:`plan` and :func:`step` report, or None (nothing reported).
+#: ``maxsim bench``'s worker sets it to print progress events for the parent,
+#: which draws the progress bar.
+progress_hook: Optional[Callable[[dict[str, Any]], None]] = None
+
+
+def plan(workloads: int) -> None:
+    """Announces ``workloads`` more workloads to come in this process."""
+    if progress_hook is not None:
+        progress_hook({"plan": workloads})
+
+
+def step(label: str) -> None:
+    """Marks the start of one announced workload, named ``label``."""
+    if progress_hook is not None:
+        progress_hook({"step": label})
 
 
 def optional(name: str) -> Optional[Any]:

@@ -50,7 +50,7 @@ import numpy as np
 from maxsim import _native
 from maxsim import binary as mb
 
-from ._common import SKIPPED, optional, render_table, skipped_notes
+from ._common import SKIPPED, optional, plan, render_table, skipped_notes, step
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 
@@ -127,6 +127,7 @@ def binary_rows(
 
     rng = np.random.default_rng(seed)
     rows: list[dict] = []
+    plan(len(bits_list) * (len(ks) + 1))  # per width: each k, then one query at a time
     previous = _native.num_threads()
     try:
         for bits in bits_list:
@@ -165,6 +166,7 @@ def _bench_bits(
     rows: list[dict] = []
     for k in ks:
         workload = f"hamming_{n // 1000}k_{bits}bit_{n_queries}q_k{k}"
+        step(workload)
         for t in threads_list:
             _set_threads(t, faiss)
             res: dict[str, tuple] = {}
@@ -188,6 +190,7 @@ def _bench_bits(
             rows.extend(_rows_for(workload, t, n, n_bytes, res, kernel, peak))
     # One query at a time: maxsim splits each query across the threads.
     workload = f"hamming_{n // 1000}k_{bits}bit_1q_k10"
+    step(workload)
     one = [q[i] for i in range(min(single_query_repeat, n_queries))]
     k1 = min(10, n)
     for t in threads_list:

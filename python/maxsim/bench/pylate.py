@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import SKIPPED, child_env, optional, skipped_notes
+from ._common import SKIPPED, child_env, optional, plan, skipped_notes, step
 from .timing import median_seconds
 
 FULL = {
@@ -287,6 +287,8 @@ def pylate_rows(
 
     bf16_peak = _native.bf16_dot_peak_gflops()
 
+    plan(2)
+    step("rerank")
     rr = rerank_workload(cfg)
     rerank_flop = 2.0 * cfg["query_len"] * cfg["dim"] * sum(d.shape[0] for g in rr[2] for d in g)
     desc = (
@@ -318,6 +320,7 @@ def pylate_rows(
             }
         )
 
+    step("colbert_scores")
     sw = scores_workload(cfg)
     scores_flop = 2.0 * sw[0].shape[0] * cfg["query_len"] * cfg["dim"] * int(sw[2].sum())
     desc = (

@@ -39,7 +39,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from ._common import SKIPPED, child_env, optional, skipped_notes
+from ._common import SKIPPED, child_env, optional, plan, skipped_notes, step
 from .timing import alternating_medians_ms
 
 DIM = 128
@@ -113,9 +113,14 @@ def worker_rows(
 
     maxsim.set_num_threads(threads)
     rows: list[dict] = []
+    with_accuracy = accuracy if accuracy is not None else (peers and threads == 1)
+    end_to_end = peers and threads == 1 and "fixed" in workloads
+    plan(len(workloads) + end_to_end + bool(with_accuracy))
     for wname in workloads:
+        step(wname)
         rows.extend(_measure(wname, threads, repeat, peers, n_docs))
-    if accuracy if accuracy is not None else (peers and threads == 1):
+    if with_accuracy:
+        step("top-10 overlap")
         rows.extend(_accuracy(n_docs=n_docs, peers=peers))
     return rows
 
@@ -211,6 +216,7 @@ def _measure(wname: str, threads: int, repeat: int, peers: bool, n_docs: int = 1
     if peers and threads == 1 and wname == "fixed":
         # Every repeat counts: a large allocation right after NumKong's packing
         # occasionally stalls on a shared VM, and the median of all absorbs it.
+        step("fixed end-to-end")
         rows.extend(_end_to_end(w, docs32, max(3, repeat)))
     return rows
 

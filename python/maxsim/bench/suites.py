@@ -18,6 +18,7 @@ the keys every row shares (``suite``, ``workload``, ``threads``, ``impl``,
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Callable, Optional, Sequence
 
 from . import _common
@@ -69,7 +70,9 @@ def run_suite(
         from . import workloads as wl
 
         rows = []
+        _common.plan(len(workloads))
         for name in workloads:
+            _common.step(name)
             w = wl.make(name, n_docs=docs)
             for row in float32.run(w, repeat):
                 rows.append({"suite": "float", **row, "threads": threads})
@@ -165,12 +168,46 @@ def _agrees(x: Optional[bool]) -> str:
 Column = tuple[str, Callable[[dict], str]]
 
 TITLES = {
-    "float": "float32 MaxSim: maxsim vs maxsim-cpu, torch, numpy",
-    "binary": "binary Hamming search: maxsim vs faiss IndexBinaryFlat, usearch, numpy",
-    "reduced": "reduced precision: float16 / bfloat16 / int8 documents vs float32, maxsim-cpu, "
-    "NumKong",
+    "float": "float32 MaxSim: maxsim",
+    "binary": "binary Hamming search: maxsim",
+    "reduced": "reduced precision: float16 / bfloat16 / int8 documents vs float32",
     "pylate": "PyLate: maxsim.pylate vs pylate.rank.rerank and pylate.scores.colbert_scores",
 }
+
+#: Per suite, the peers a title may name, by the prefix of their rows' ``impl``.
+#: A title names only the peers that have rows: each is optional, and the
+#: ``bench`` extra does not install torch, for one.
+TITLE_PEERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "float": (("maxsim-cpu", "maxsim-cpu"), ("torch", "torch"), ("numpy", "numpy")),
+    "binary": (("faiss", "faiss IndexBinaryFlat"), ("usearch", "usearch"), ("numpy", "numpy")),
+    "reduced": (("maxsim-cpu", "maxsim-cpu"), ("numkong", "NumKong")),
+}
+
+#: Why NumKong's top-10 overlap is low, under the reduced suite's table.
+NUMKONG_NOTE = (
+    "numkong f32 / bf16 overlap: NumKong's MaxSim picks each query token's best document "
+    "token by int8 dot products (values quantized per vector to [-79, 79] on AVX2, "
+    "[-127, 127] with VNNI) and recomputes only that pair in full precision; on random "
+    "data the best and runner-up similarities are often closer than the int8 error, so it "
+    "often refines a token other than the best, understating that query token's similarity "
+    "(NumKong's include/numkong/maxsim/README.md; it returns summed angular distances, "
+    "1 - cos, ranked ascending here)"
+)
+
+
+def title(suite: str, rows: Sequence[dict]) -> str:
+    """The suite's table title, naming the peers among ``rows``' implementations."""
+    base = TITLES.get(suite, suite)
+    impls = {str(r.get("impl", "")) for r in rows}
+    peers = [
+        name
+        for prefix, name in TITLE_PEERS.get(suite, ())
+        if any(impl.startswith(prefix) for impl in impls)
+    ]
+    if not peers:
+        return base
+    joiner = ", " if suite == "reduced" else " vs "
+    return f"{base}{joiner}{', '.join(peers)}"
 
 
 def _columns(suite: str, peak_gflops: Optional[float]) -> list[Column]:
@@ -216,8 +253,8 @@ def format_suite(
 ) -> str:
     """The table of one suite (with its title and footnotes), from annotated rows."""
     mine = [r for r in rows if r["suite"] == suite]
-    title = TITLES.get(suite, suite)
-    out = [f"### {title}", ""] if markdown else [f"== {title} =="]
+    text = title(suite, mine)
+    out = [f"### {text}", ""] if markdown else [f"== {text} =="]
     if not mine:
         return "\n".join(out + ["(no rows)"])
     cols = _columns(suite, peak_gflops)
@@ -265,6 +302,8 @@ def format_suite(
             notes.append(note)
     if suite == "reduced":
         notes.append("vs float32 = maxsim float32 ms / row ms; NumKong is single-threaded")
+        if any(r["impl"].startswith("numkong") for r in rows if r["suite"] == f"{suite}-accuracy"):
+            notes.append(NUMKONG_NOTE)
     if suite == "pylate":
         from .pylate import floor_note
 
@@ -285,7 +324,12 @@ def format_suite(
                 markdown,
             )
         )
-    out += [""] + [f"{'- ' if markdown else '  '}{n}" for n in notes]
+    if markdown:
+        out += [""] + [f"- {n}" for n in notes]
+    else:  # plain text: notes wrapped for a terminal
+        out += [""] + [
+            textwrap.fill(n, 100, initial_indent="  ", subsequent_indent="    ") for n in notes
+        ]
     return "\n".join(out)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .. import _native
-from .._convert import as_float32, as_k, c_aligned, describe, to_numpy
+from .._convert import as_float32, as_k, c_aligned, check_query_finite, describe, to_numpy
 from ._codes import as_codes, check_same_bytes, common_bytes
 
 
@@ -75,7 +75,9 @@ def rescore_query(query_float: Any, n_bytes: int, db_desc: str) -> Tuple[np.ndar
             f"but {db_desc} has {n_bytes} bytes ({n_bytes * 8} bits) per code"
         )
     single = q.ndim == 1
-    return (q.reshape(1, -1) if single else q), single
+    q2 = q.reshape(1, -1) if single else q
+    check_query_finite(q2, "query_float")  # a row is one query vector
+    return q2, single
 
 
 def search_rescore(

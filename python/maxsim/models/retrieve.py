@@ -9,6 +9,7 @@ import numpy as np
 
 import maxsim
 import maxsim.binary
+from maxsim._convert import as_k
 
 __all__ = ["retrieve", "dense_search", "binary_search_rescore"]
 
@@ -113,10 +114,7 @@ def retrieve(
     Raises:
         TypeError / ValueError: naming the offending argument.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-        raise TypeError(f"k must be an int, got {type(k).__name__}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
+    k = as_k(k)
     if not isinstance(corpus_embeddings, np.ndarray):
         raise TypeError(
             f"corpus_embeddings must be a numpy array, got {type(corpus_embeddings).__name__}"
@@ -127,12 +125,7 @@ def retrieve(
         )
     if reranker is not None and colbert is not None:
         raise ValueError("pass at most one of reranker and colbert")
-    if (
-        isinstance(rescore_multiplier, bool)
-        or not isinstance(rescore_multiplier, (int, np.integer))
-        or rescore_multiplier < 1
-    ):
-        raise ValueError(f"rescore_multiplier must be a positive int, got {rescore_multiplier!r}")
+    rescore_multiplier = as_k(rescore_multiplier, "rescore_multiplier")
     n = corpus_embeddings.shape[0]
     binary = corpus_embeddings.dtype == np.uint8
     if not binary and not np.issubdtype(corpus_embeddings.dtype, np.floating):

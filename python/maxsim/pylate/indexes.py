@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from maxsim import _scoring
-from maxsim._convert import as_k, describe
+from maxsim._convert import as_k, check_query_finite, describe
 from maxsim._packed import PackedDocs
 
 from ._inputs import split_outer, token_matrix
@@ -304,6 +304,7 @@ class Index:
                     f"queries_embeddings[{i}]: embedding size {q.shape[1]} does not "
                     f"match the index's {self._dim} (shape {q.shape})"
                 )
+            check_query_finite(q, f"queries_embeddings[{i}]")
         if subset is not None:
             per_query = len(subset) > 0 and isinstance(subset[0], (list, tuple, np.ndarray))
             if per_query and len(subset) != len(queries):

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from maxsim import _scoring
-from maxsim._convert import tensor_views
+from maxsim._convert import check_query_finite, tensor_views
 
 from ._fallback import original
 from ._inputs import out_dtype, split_outer, token_matrix
@@ -162,6 +162,7 @@ class _RerankJob:
     ) -> _RerankJob:
         """Checks query ``qi``'s inputs; scores it at once unless it can be batched."""
         q = token_matrix(query, f"queries_embeddings[{qi}]")
+        check_query_finite(q, f"queries_embeddings[{qi}]")
         originals = docs if isinstance(docs, list) else list(docs)
         views = tensor_views(originals)
         ready = _scoring.ready_doc_list(views)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from maxsim import _scoring
-from maxsim._convert import describe
+from maxsim._convert import check_queries_finite, check_query_finite, describe
 
 from ._fallback import call_original_scores, resolve_backend
 from ._inputs import (
@@ -202,6 +202,7 @@ def colbert_scores(
         dm = binary_mask(documents_mask, "documents_mask", docs.shape[:2])
     if qm is NOT_BINARY or dm is NOT_BINARY:
         return call_original_scores("colbert_scores", args, backend)
+    check_queries_finite(queries, "queries_embeddings", masks=qm)  # type: ignore[arg-type]
     out = _score_matrix(queries, docs, qm, dm, "documents_embeddings")  # type: ignore[arg-type]
     return torch.from_numpy(out).to(out_dtype(*args))
 
@@ -255,6 +256,7 @@ def colbert_kd_scores(
     dm = binary_mask(documents_mask, "documents_mask", docs.shape[:3])
     if qm is NOT_BINARY or dm is NOT_BINARY:
         return call_original_scores("colbert_kd_scores", args, backend)
+    check_queries_finite(queries, "queries_embeddings", masks=qm)  # type: ignore[arg-type]
     batch, n_candidates, doc_len, _ = docs.shape
     if dm is None and n_candidates and doc_len == 0:
         raise ValueError(
@@ -330,6 +332,7 @@ def colbert_scores_pairwise(
     n_pairs = 0
     for i, (q, d) in enumerate(zip(queries_embeddings, documents_embeddings)):
         qa = token_matrix(q, f"queries_embeddings[{i}]")
+        check_query_finite(qa, f"queries_embeddings[{i}]")
         da = token_matrix(d, f"documents_embeddings[{i}]")
         if qa.shape[1] != da.shape[1]:
             raise ValueError(
