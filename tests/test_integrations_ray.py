@@ -160,7 +160,7 @@ def test_scorer_in_map_batches_loads_once_per_actor(cluster, single, corpus, tmp
                 CountingScorer,
                 fn_constructor_args=(os.fspath(log), single.path),
                 fn_constructor_kwargs={"top_k": 3},
-                concurrency=2,
+                compute=ray.data.ActorPoolStrategy(size=2),
                 num_cpus=1,
                 batch_size=5,
                 zero_copy_batch=True,

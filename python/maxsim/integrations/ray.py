@@ -7,7 +7,8 @@ Needs ``ray`` (``pip install "maxsim[ray]"``; ``ray[data]`` for Datasets)::
 
     scored = dataset.map_batches(
         MaxSimScorer, fn_constructor_kwargs={"index": "docs.index", "top_k": 10},
-        concurrency=4, num_cpus=1, batch_size=256, zero_copy_batch=True,
+        compute=ray.data.ActorPoolStrategy(size=4), num_cpus=1, batch_size=256,
+        zero_copy_batch=True,
     )
 
     paths = ShardedIndex.create("docs.shards", 4, dim=128, train_docs=sample)
