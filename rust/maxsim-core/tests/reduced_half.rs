@@ -4,10 +4,7 @@
 
 use half::{bf16, f16};
 use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
-use maxsim_core::reduced::{
-    maxsim_half_batch_with, maxsim_int8_batch_variant, maxsim_int8_batch_with, quantize_int8,
-    quantize_int8_into, quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
-};
+use maxsim_core::reduced::{maxsim_half_batch_with, to_half, HalfFloat};
 use maxsim_core::{DocSet, Kernel};
 use proptest::prelude::*;
 
@@ -92,13 +89,11 @@ fn half_odd_shapes_all_kernels() {
 #[test]
 fn large_batches_take_the_chunked_walk() {
     // 1200 query tokens × 101 dims exceed the pipelined walk's query budget
-    // (128 KiB) for float16 and int8, so documents are scored chunk by chunk.
+    // (128 KiB) for float16, so documents are scored chunk by chunk.
     let q_tokens: Vec<usize> = (0..24).map(|i| 40 + (i * 7) % 21).collect();
     let c = case(101, &q_tokens, &[1, 300, 29, 64, 5], 77);
     check_half::<f16>(&c, None);
     check_half::<bf16>(&c, Some(&[true, false, true, false, true]));
-    let c8 = int8_case(101, &q_tokens, &[1, 300, 29, 64, 5], 78);
-    check_int8(&c8, None);
 }
 
 #[test]

@@ -3,11 +3,11 @@
 //! another), over odd shapes, masks, zero floors, batches and thread counts;
 //! the quantizer's bounds and bad input.
 
-use half::{bf16, f16};
-use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
+use half::f16;
+use maxsim_core::float::{PreparedQueries, ScoreOptions};
 use maxsim_core::reduced::{
     maxsim_half_batch_with, maxsim_int8_batch_variant, maxsim_int8_batch_with, quantize_int8,
-    quantize_int8_into, quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
+    quantize_int8_into, quantize_row, Int8Docs, Int8Queries,
 };
 use maxsim_core::{DocSet, Kernel};
 use proptest::prelude::*;
@@ -155,6 +155,15 @@ fn int8_odd_shapes_all_paths_bitwise_equal() {
 /// Non-finite values anywhere in a token (in the eight-lane body of its
 /// maximum search or in the tail) are reported at their position; the
 /// buffer-filling entry point checks its output sizes.
+#[test]
+fn int8_large_batches_take_the_chunked_walk() {
+    // 1200 query tokens × 101 dims exceed the pipelined walk's query budget
+    // (128 KiB), so documents are scored chunk by chunk.
+    let q_tokens: Vec<usize> = (0..24).map(|i| 40 + (i * 7) % 21).collect();
+    let c8 = int8_case(101, &q_tokens, &[1, 300, 29, 64, 5], 78);
+    check_int8(&c8, None);
+}
+
 #[test]
 fn int8_quantization_finds_every_non_finite_position() {
     let dim = 21; // two chunks of eight lanes and a tail of five

@@ -2,10 +2,10 @@
 
 use super::half::{HalfFloat, HalfFormat};
 use super::half_blocked::HalfQuery;
+use crate::dispatch::screen_table;
 use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
 use crate::docs::DocSet;
 use crate::error::Result;
-use crate::dispatch::screen_table;
 use crate::float::screen::{min_screen_tokens, Scratch};
 use crate::float::{
     check_dim, check_floor, drive, screen_query_for, PreparedQueries, ScoreOptions,

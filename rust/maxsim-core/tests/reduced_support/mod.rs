@@ -2,16 +2,10 @@
 //! bounds derived from the formats, and fixtures.
 #![allow(dead_code)]
 
-use half::{bf16, f16};
-use maxsim_core::float::{maxsim_scores_batch_with, PreparedQueries, ScoreOptions};
-use maxsim_core::reduced::{
-    maxsim_half_batch_with, maxsim_int8_batch_variant, maxsim_int8_batch_with, quantize_int8,
-    quantize_int8_into, quantize_row, to_half, HalfFloat, Int8Docs, Int8Queries,
-};
-use maxsim_core::{DocSet, Kernel};
+use maxsim_core::reduced::{to_half, HalfFloat};
+use maxsim_core::Kernel;
 
-
-const EPS: f64 = f32::EPSILON as f64;
+pub const EPS: f64 = f32::EPSILON as f64;
 
 /// Deterministic pseudo-random values in [-1, 1).
 pub fn values(n: usize, seed: u64) -> Vec<f32> {
@@ -107,9 +101,9 @@ pub fn int8_reference(q: &[f64], d: &[f64], dim: usize, floor: bool) -> (f64, f6
 // ---------------------------------------------------------------------------
 
 pub struct Case {
-    dim: usize,
-    queries: Vec<Vec<f32>>,
-    docs: Vec<Vec<f32>>,
+    pub dim: usize,
+    pub queries: Vec<Vec<f32>>,
+    pub docs: Vec<Vec<f32>>,
 }
 
 pub fn case(dim: usize, query_tokens: &[usize], doc_tokens: &[usize], seed: u64) -> Case {

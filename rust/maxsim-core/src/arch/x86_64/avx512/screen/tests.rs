@@ -38,7 +38,11 @@ fn values() -> Vec<f32> {
 /// `sum_lanes8` against scalar sums of each vector.
 #[test]
 fn sum_lanes8_matches_scalar_sums() {
-    if !run_or_skip("avx512", Cpu::get().avx512, "sum_lanes8_matches_scalar_sums") {
+    if !run_or_skip(
+        "avx512",
+        Cpu::get().avx512,
+        "sum_lanes8_matches_scalar_sums",
+    ) {
         return;
     }
     // Small integers: every summation order is exact, so the sums compare equal.
@@ -79,7 +83,11 @@ unsafe fn sum_lanes8_of(inputs: &[[f32; 16]]) -> [f32; 16] {
 /// decode to at most the value, within the bound `resolve` widens by.
 #[test]
 fn keys_order_values_and_decode_within_the_bound() {
-    if !run_or_skip("avx512", Cpu::get().avx512, "keys_order_values_and_decode_within_the_bound") {
+    if !run_or_skip(
+        "avx512",
+        Cpu::get().avx512,
+        "keys_order_values_and_decode_within_the_bound",
+    ) {
         return;
     }
     // SAFETY: AVX-512F/BW/VL checked above.
