@@ -2,6 +2,7 @@
 
 pub mod binary;
 pub(crate) mod float;
+pub(crate) mod hamming_lut;
 pub(crate) mod reduced;
 pub mod vector;
 
@@ -31,7 +32,7 @@ pub(crate) fn table(cpu: &Cpu) -> KernelTable {
         bf16_tiles: None,
         int8: reduced::INT8,
         int8_alternatives: &[],
-        hamming: HammingImpl::Avx2,
+        hamming: HammingImpl::Avx2Lut,
         quantize_rows: reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",
         fma_peak: Some(float::PEAK),
