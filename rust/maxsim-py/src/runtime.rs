@@ -106,12 +106,14 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
     Ok(py.detach(|| peak::fma_peak_gflops(kernel)))
 }
 
-/// Measured single-thread AVX512_BF16 `vdpbf16ps` throughput (GFLOP/s, 64
-/// flops per instruction), or None without AVX512_BF16. Takes a fraction of a
-/// second; releases the GIL.
+/// Measured single-thread throughput (GFLOP/s) of the float32 screen's dot
+/// product: AVX512_BF16 `vdpbf16ps` (64 flops per instruction), or AVX2
+/// `vpmaddwd` with its `vpaddd` (32 per pair) where that is the screen; None
+/// where this CPU has no screen. (The name predates the AVX2 screen.) Takes a
+/// fraction of a second; releases the GIL.
 #[pyfunction]
 fn bf16_dot_peak_gflops(py: Python<'_>) -> Option<f64> {
-    py.detach(peak::bf16_dot_peak_gflops)
+    py.detach(peak::screen_dot_peak_gflops)
 }
 
 /// Best-of-`passes` memory read bandwidth (GB/s) of `threads` threads

@@ -4,11 +4,12 @@ pub mod binary;
 pub(crate) mod float;
 pub(crate) mod hamming_lut;
 pub(crate) mod reduced;
+pub(crate) mod screen;
 pub mod vector;
 
 use crate::arch::portable;
 use crate::binary::HammingImpl;
-use crate::dispatch::{Cpu, HalfKernel, Kernel, KernelTable};
+use crate::dispatch::{Cpu, Env, HalfKernel, Kernel, KernelTable};
 
 /// float16 documents on a CPU without F16C: the portable kernel.
 const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
@@ -17,12 +18,20 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
 };
 
 /// The `avx2` kernel's table.
-pub(crate) fn table(cpu: &Cpu) -> KernelTable {
+///
+/// The int16 screen (it needs F16C for float16 documents) is on by default:
+/// `vpmaddwd` with its `vpaddd` does twice an FMA's multiply-adds per pair of
+/// vector operations on AVX2 cores, AMD (Zen 2/3: four integer vector pipes
+/// against two FMA pipes) and Intel (Skylake to Alder Lake P-cores: three
+/// integer vector ports against two FMA ports). `MAXSIM_BF16_SCREEN=1|0`
+/// overrides.
+pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
+    let screen = cpu.f16c.then_some(screen::SCREEN);
     KernelTable {
         kernel: Kernel::Avx2,
         float: float::FLOAT,
-        screen: None,
-        screen_on: false,
+        screen,
+        screen_on: screen.is_some() && env.bf16_screen.unwrap_or(true),
         f16: if cpu.f16c {
             reduced::F16
         } else {
