@@ -24,7 +24,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import alternating_medians_ms  # noqa: E402
+from maxsim.bench.timing import alternating_medians_ms  # noqa: E402
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
 
 import maxsim  # noqa: E402
 from maxsim import _native  # noqa: E402
-from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, rerank_workload  # noqa: E402
+from maxsim.bench.timing import alternating_medians_ms  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -45,11 +45,11 @@ def per_entry_path(dtype: str) -> Iterator[None]:
     """Every list takes the per-entry conversion: the readiness check of
     ``dtype`` reports "not ready", or (for tensor lists) the one-pass numpy
     views are skipped."""
-    import maxsim._core
-    import maxsim.pylate
+    import maxsim._scoring
+    import maxsim.pylate.rank
 
     if dtype.startswith("torch-"):
-        stubs = [(maxsim._core, "tensor_views"), (maxsim.pylate, "tensor_views")]
+        stubs = [(maxsim._scoring, "tensor_views"), (maxsim.pylate.rank, "tensor_views")]
         stub: Any = lambda items: items  # noqa: E731
     else:
         stubs = [(_native, "ready_f32_list" if dtype == "float32" else "ready_half_list")]

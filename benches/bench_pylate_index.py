@@ -1,10 +1,10 @@
 """``maxsim.pylate.Index`` search, float32 and float16 storage, one process.
 
 The index stores packed token embeddings; a float16 index is scored as it is
-stored (maxsim widens float16 to float32 in registers). The baseline row
-converts the float16 rows to float32 before scoring, which is what the index
-did before. ``--cache DIR`` takes the documents from the SciFact ColBERT token
-embeddings that ``benches/reduced_accuracy.py --cache DIR`` keeps
+stored (maxsim widens float16 to float32 in registers), so it should search
+as fast as a float32 one while holding half the bytes. ``--cache DIR`` takes
+the documents from the SciFact ColBERT token embeddings that
+``benches/accuracy/reduced_accuracy.py --cache DIR`` keeps
 (``colbert_default_n5183_bs32_{flat,lens}.npy``); without it, 5,000 random
 unit-norm documents of 50–300 tokens (d = 128). 10 queries of 32 tokens drawn
 from the documents' tokens; full search (k = 10) and a per-query subset of
@@ -26,7 +26,7 @@ if importlib.util.find_spec("maxsim") is None:  # run from a source tree without
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python"))
 
 import maxsim  # noqa: E402
-from maxsim.bench.core import median_seconds  # noqa: E402
+from maxsim.bench.timing import median_seconds  # noqa: E402
 
 
 def load_docs(cache: Path | None, rng: np.random.Generator) -> list[np.ndarray]:
@@ -70,16 +70,6 @@ def main() -> None:
         part = 1e3 * median_seconds(lambda i=index: i(queries, k=10, subset=subset), args.repeat)
         print(f"| {dtype} | full, k = 10 | {full:.1f} |")
         print(f"| {dtype} | subset of every third document | {part:.1f} |")
-        if dtype == "float16":
-            # The previous scoring of a float16 index: a float32 copy of the rows.
-            stored = mp._maxsim.PackedDocs(index._consolidated(), index._offsets())
-
-            def convert_then_score(packed=stored) -> np.ndarray:
-                widened = mp._maxsim.PackedDocs(packed.flat.astype(np.float32), packed.offsets)
-                return mp._maxsim.scores_batch(list(queries), widened)
-
-            ms = 1e3 * median_seconds(convert_then_score, args.repeat)
-            print(f"| float16 | full, converted to float32 first (before) | {ms:.1f} |")
     same = [[r["id"] for r in q] for q in results["float32"]] == [
         [r["id"] for r in q] for q in results["float16"]
     ]

@@ -45,7 +45,7 @@ def main() -> None:
     docs /= np.linalg.norm(docs, axis=-1, keepdims=True)
     impls: dict[str, Callable[[], object]] = {
         f"maxsim.quantize {dtype}": (lambda dtype=dtype: maxsim.quantize(docs, dtype))
-        for dtype in ("float16", "bfloat16", "int8")
+        for dtype in ("float16", "bfloat16", "int8_per_token")
     }
     impls["numpy astype float16"] = lambda: docs.astype(np.float16)
     if importlib.util.find_spec("ml_dtypes") is not None:

@@ -22,7 +22,7 @@ Fast options measured: ``token_budget`` (length bucketing), ``int8_linear``
 (dynamic int8 Linear layers) and ``autocast="bfloat16"`` (for the bi-encoder on a
 small subset; for the cross-encoder and ColBERT only when the CPU has AMX or
 AVX512-BF16, where it pays off: elsewhere bf16 matmuls are emulated and slow).
-Their retrieval accuracy is measured by ``benches/encoders_fast_accuracy.py``.
+Their retrieval accuracy is measured by ``benches/accuracy/encoders_fast_accuracy.py``.
 """
 
 from __future__ import annotations

@@ -46,8 +46,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # random data: no model downloads
 
 import maxsim  # noqa: E402
 from maxsim import _native  # noqa: E402
-from maxsim.bench.core import alternating_medians_ms  # noqa: E402
 from maxsim.bench.pylate import FULL, floor_ms, rerank_workload  # noqa: E402
+from maxsim.bench.timing import alternating_medians_ms  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

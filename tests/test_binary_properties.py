@@ -4,16 +4,13 @@ implementation this CPU runs, against numpy references."""
 from __future__ import annotations
 
 import numpy as np
+from _binary_reference import ref_hamming
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from maxsim import _native
 from maxsim import binary as mb
 
 IMPLS = _native.binary_impls()[0]
-
-
-def ref_hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.bitwise_count(a[:, None, :] ^ b[None, :, :]).sum(axis=-1, dtype=np.int64)
 
 
 @st.composite

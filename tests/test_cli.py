@@ -271,7 +271,7 @@ def test_alternating_medians_times_every_call_in_turn() -> None:
     each result is that call's median over rounds, in milliseconds."""
     import time
 
-    from maxsim.bench.core import alternating_medians_ms
+    from maxsim.bench.timing import alternating_medians_ms
 
     order: list[str] = []
 

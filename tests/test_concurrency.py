@@ -23,7 +23,7 @@ def _jobs(rng: np.random.Generator) -> list[Callable[[], Any]]:
     ragged = [normalised(rng, int(n), dim) for n in rng.integers(1, 120, 50)]
     packed_f16 = maxsim.quantize(docs, "float16")
     packed_bf16 = maxsim.quantize(docs, "bfloat16")
-    packed_i8 = maxsim.quantize(docs, "int8")
+    packed_i8 = maxsim.quantize(docs, "int8_per_token")
     half_list = [d.astype(np.float16) for d in ragged]
     vectors = rng.standard_normal((3000, 256)).astype(np.float32)
     codes = mb.quantize(vectors)

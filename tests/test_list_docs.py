@@ -244,3 +244,40 @@ def test_torch_list_errors_name_the_entry(rng):
         maxsim.scores(q, [tensors[0], tensors[1][:0]])
     with pytest.raises(TypeError, match=r"docs\[1\]"):
         maxsim.scores(q, [tensors[0], tensors[1].int()])
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_scores_grouped_each_query_against_its_group(rng, dtype):
+    """``_scoring.scores_grouped`` (the entry point maxsim.pylate's rerank,
+    pairwise and distillation scores use): query ``g`` against its own group
+    only, documents read in their own dtype, PyLate's zero floor per token,
+    an empty group scoring nothing; references from the float64 definition
+    on the stored (widened) values."""
+    from maxsim import _scoring
+
+    if dtype == "bfloat16":
+        stored = np.dtype(pytest.importorskip("ml_dtypes").bfloat16)
+    else:
+        stored = np.dtype(dtype)
+    dim = 19
+    sizes = [3, 0, 1, 4]
+    queries = [normalised(rng, n, dim) for n in (5, 2, 1, 7)]
+    groups = [
+        [normalised(rng, int(n), dim).astype(stored) for n in rng.integers(1, 30, k)] for k in sizes
+    ]
+    docs = [d for group in groups for d in group]
+    offsets = [0, *np.cumsum(sizes).tolist()]
+    assert _scoring.ready_doc_list(docs) == (dtype, dim)
+    floor = rng.random(len(docs)) < 0.5
+    got = _scoring.scores_grouped(queries, docs, offsets, zero_floor=floor)
+    assert got.dtype == np.float32 and got.shape == (len(docs),)
+    expected = []
+    for q, lo, hi in zip(queries, offsets, offsets[1:]):
+        for j in range(lo, hi):
+            best = (q.astype(np.float64) @ docs[j].astype(np.float64).T).max(axis=1)
+            expected.append((np.maximum(best, 0.0) if floor[j] else best).sum())
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-4)
+    plain = _scoring.scores_grouped(queries, docs, offsets)
+    for q, lo, hi in zip(queries, offsets, offsets[1:]):
+        if hi > lo:  # the grouped call equals one maxsim.scores call per group, bitwise
+            np.testing.assert_array_equal(plain[lo:hi], maxsim.scores(q, docs[lo:hi]))

@@ -294,7 +294,8 @@ def public_call(draw: st.DrawFn) -> tuple[Callable[..., Any], tuple, dict]:
                 docs = maxsim.PackedDocs(flat, offsets, scales)
             else:
                 docs = maxsim.quantize(
-                    rand((n_docs, 3, dim)), draw(st.sampled_from(["int8", "float16", "bfloat16"]))
+                    rand((n_docs, 3, dim)),
+                    draw(st.sampled_from(["int8_per_token", "float16", "bfloat16"])),
                 )
         except ALLOWED:
             docs = None

@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 pylate = pytest.importorskip("pylate")
 
 import maxsim.pylate as mp  # noqa: E402
+from maxsim.pylate import _fallback  # noqa: E402
 
 for _name in ("pylate.rank", "pylate.rank.rank", "pylate.retrieve.colbert", "pylate.scores"):
     importlib.import_module(_name)
@@ -104,7 +105,7 @@ def test_patched_scores_fall_through_for_accelerators() -> None:
         assert out.device.type == "meta" and tuple(out.shape) == (2, 4)
         # PyLate's own rerank, reached for a non-CPU device, still works when
         # its colbert_scores global is the patched one.
-        original_rerank = mp._original("pylate.rank.rank", "rerank")
+        original_rerank = _fallback.original("pylate.rank.rank", "rerank")
         assert original_rerank is not None and original_rerank is not mp.rerank
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ torch = pytest.importorskip("torch")
 pylate_rank = pytest.importorskip("pylate.rank.rank")
 
 import maxsim.pylate as mp  # noqa: E402
+from maxsim import _scoring  # noqa: E402
 
 ATOL = 1e-5
 
@@ -122,24 +122,15 @@ def test_rerank_float16_candidates(form, monkeypatch) -> None:
     half = [[form(d.astype(np.float16)) for d in group] for group in docs]
     widened = [[d.astype(np.float16).astype(np.float32) for d in group] for group in docs]
     calls = []
-    native = mp._native
+    grouped = _scoring.scores_grouped
 
-    def spy(*args):
-        calls.append(args)
-        return native.maxsim_half_list_groups(*args)
+    def spy(queries, docs, offsets, *, zero_floor=None):
+        calls.append([d.dtype for d in docs])
+        return grouped(queries, docs, offsets, zero_floor=zero_floor)
 
-    monkeypatch.setattr(
-        mp,
-        "_native",
-        SimpleNamespace(
-            maxsim_half_list_groups=spy,
-            maxsim_list_groups=native.maxsim_list_groups,
-            ready_f32_list=native.ready_f32_list,
-            ready_half_list=native.ready_half_list,
-        ),
-    )
+    monkeypatch.setattr(_scoring, "scores_grouped", spy)
     got = mp.rerank(ids, queries, half)
-    assert len(calls) == 1 and calls[0][3] is False  # float16, not bfloat16
+    assert len(calls) == 1 and set(calls[0]) == {np.dtype(np.float16)}  # taken as stored
     # PyLate itself rejects a float32 query against float16 candidates (its
     # einsum needs one dtype); its results on the same values as float32:
     assert_same_results(got, pylate_rank.rerank(ids, queries, widened))
@@ -153,7 +144,8 @@ def test_rerank_float16_candidates(form, monkeypatch) -> None:
     mixed[0][3] = widened[0][3]
     calls.clear()
     assert_same_results(mp.rerank(ids, queries, mixed), pylate_rank.rerank(ids, queries, widened))
-    assert len(calls) == 1  # the other three groups
+    half_calls = [c for c in calls if set(c) == {np.dtype(np.float16)}]
+    assert len(half_calls) == 1 and len(half_calls[0]) == sum(len(g) for g in half[1:])
 
 
 def test_rerank_unaligned_candidates_match_pylate() -> None:
@@ -282,20 +274,14 @@ def test_rerank_bad_input() -> None:
 def test_rerank_materializes_no_padding(monkeypatch) -> None:
     """The core receives the caller's own arrays (no pad, no copy) + zero_floor,
     every query's candidates in one native call."""
-    from types import SimpleNamespace
-
     seen = []
-    native = mp._native
+    grouped = _scoring.scores_grouped
 
-    def spy_groups(queries, docs, offsets, zero_floor=None):
+    def spy_groups(queries, docs, offsets, *, zero_floor=None):
         seen.append((queries, docs, offsets, zero_floor))
-        return native.maxsim_list_groups(queries, docs, offsets, zero_floor)
+        return grouped(queries, docs, offsets, zero_floor=zero_floor)
 
-    monkeypatch.setattr(
-        mp,
-        "_native",
-        SimpleNamespace(maxsim_list_groups=spy_groups, ready_f32_list=native.ready_f32_list),
-    )
+    monkeypatch.setattr(_scoring, "scores_grouped", spy_groups)
     ids, queries, docs = make_workload(8, n_queries=2, n_docs=10)
     for exact in (False, True):
         seen.clear()

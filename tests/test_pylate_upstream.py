@@ -38,6 +38,7 @@ pylate = pytest.importorskip("pylate")
 
 import maxsim  # noqa: E402
 import maxsim.pylate as mp  # noqa: E402
+from maxsim.pylate import _fallback  # noqa: E402
 
 UPSTREAM_TESTS = ("test_colbert_scores.py", "test_scores_flash.py", "test_scores_lik.py")
 
@@ -51,7 +52,7 @@ def _not_patched():
 
 @pytest.mark.parametrize("name", ["colbert_scores", "colbert_scores_pairwise", "colbert_kd_scores"])
 def test_pylate_docstring_examples(name: str) -> None:
-    original = mp._original("pylate.scores", name)
+    original = _fallback.original("pylate.scores", name)
     assert original is not None
     module = importlib.import_module(original.__module__)
     globs = dict(vars(module))

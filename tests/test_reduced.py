@@ -217,7 +217,7 @@ def test_half_nan_behaves_like_float32(rng):
 def test_quantize_int8_scheme_and_error_bound(rng):
     x = normalised(rng, 300, 128) * rng.uniform(1e-3, 1e3, (300, 1)).astype(np.float32)
     x[0] = 0
-    packed = maxsim.quantize(x, "int8")
+    packed = maxsim.quantize(x, "int8_per_token")
     assert packed.flat.dtype == np.int8 and packed.scales.dtype == np.float32
     codes, scales = quantize_ref(x)
     np.testing.assert_array_equal(packed.flat, codes)
@@ -227,13 +227,13 @@ def test_quantize_int8_scheme_and_error_bound(rng):
     assert (err <= packed.scales[:, None] * 0.5 * (1 + 1e-6)).all()
     # Ties go to even: scale 1 makes x / s exact.
     tie = np.array([[127.0, 2.5, -2.5, 3.5, 0.5]], np.float32)
-    np.testing.assert_array_equal(maxsim.quantize(tie, "int8").flat, [[127, 2, -2, 4, 0]])
+    np.testing.assert_array_equal(maxsim.quantize(tie, "int8_per_token").flat, [[127, 2, -2, 4, 0]])
 
 
 def test_int8_matches_dequantized_reference(rng, kernel):
     q = normalised(rng, 32, 128)
     docs = [normalised(rng, n, 128) for n in (1, 300, 17, 64, 2)]
-    packed = maxsim.quantize(docs, "int8")
+    packed = maxsim.quantize(docs, "int8_per_token")
     got = maxsim.scores(q, packed)
     want, bound = ref_int8(q, packed)
     assert_within(got, want, bound, f"int8 {kernel}")
@@ -256,7 +256,7 @@ def test_int8_matches_dequantized_reference(rng, kernel):
 
 def test_int8_identical_on_every_kernel(rng):
     q = normalised(rng, 9, 70)
-    packed = maxsim.quantize([normalised(rng, n, 70) for n in (3, 41, 1, 200)], "int8")
+    packed = maxsim.quantize([normalised(rng, n, 70) for n in (3, 41, 1, 200)], "int8_per_token")
     previous = maxsim._native.kernel()
     results = {}
     try:
@@ -274,7 +274,7 @@ def test_int8_identical_on_every_kernel(rng):
 def test_int8_odd_shapes_masks_floor_batch(rng, dim):
     q = normalised(rng, 13, dim)
     docs = [normalised(rng, n, dim) for n in (1, 2, 29, 300, 7, 64)]
-    packed = maxsim.quantize(docs, "int8")
+    packed = maxsim.quantize(docs, "int8_per_token")
     mask = rng.random(13) > 0.3
     floor = rng.random(len(docs)) > 0.5
     got = maxsim.scores(q, packed, query_mask=mask, zero_floor=floor)
@@ -293,7 +293,7 @@ def test_int8_float16_query_and_constructor(rng):
     x = normalised(rng, 30, 32)
     codes, scales = quantize_ref(x)
     built = maxsim.PackedDocs(codes, [0, 10, 30], scales=scales)
-    from_quantize = maxsim.quantize([x[:10], x[10:]], "int8")
+    from_quantize = maxsim.quantize([x[:10], x[10:]], "int8_per_token")
     np.testing.assert_array_equal(maxsim.scores(q, built), maxsim.scores(q, from_quantize))
     np.testing.assert_array_equal(
         maxsim.scores(q.astype(np.float16), built),
@@ -307,7 +307,7 @@ def test_results_independent_of_thread_count(rng):
     q = normalised(rng, 16, 64)
     docs32 = [normalised(rng, n, 64) for n in rng.integers(1, 120, 90)]
     forms = {
-        "int8": maxsim.quantize(docs32, "int8"),
+        "int8": maxsim.quantize(docs32, "int8_per_token"),
         "float16": [d.astype(np.float16) for d in docs32],
         "bfloat16": maxsim.quantize(docs32, "bfloat16"),
     }
@@ -330,7 +330,7 @@ def test_results_independent_of_thread_count(rng):
     dim=st.integers(1, 70),
     nq=st.integers(1, 64),
     lengths=st.lists(st.integers(1, 40), min_size=1, max_size=5),
-    dtype=st.sampled_from(["float16", "bfloat16", "int8"]),
+    dtype=st.sampled_from(["float16", "bfloat16", "int8_per_token"]),
     seed=st.integers(0, 2**31),
 )
 def test_property_against_reference(dim, nq, lengths, dtype, seed):
@@ -339,7 +339,7 @@ def test_property_against_reference(dim, nq, lengths, dtype, seed):
     docs = [rng.standard_normal((n, dim)).astype(np.float32) for n in lengths]
     packed = maxsim.quantize(docs, dtype)
     got = maxsim.scores(q, packed)
-    if dtype == "int8":
+    if dtype == "int8_per_token":
         want, bound = ref_int8(q, packed)
     else:
         want, bound = ref_half(q, list(packed))
@@ -378,7 +378,7 @@ def test_mismatched_query_dtype_raises(rng):
         maxsim.scores(torch.from_numpy(q).half(), torch.from_numpy(docs).bfloat16())
     with pytest.raises(TypeError, match=r"queries\[1\]: dtype float16"):
         maxsim.scores_batch([q, q.astype(np.float16)], maxsim.quantize(docs, "bfloat16"))
-    packed = maxsim.quantize(docs, "int8")
+    packed = maxsim.quantize(docs, "int8_per_token")
     with pytest.raises(TypeError, match="quantized to int8 per token on the fly"):
         maxsim.scores(quantize_ref(q)[0], packed)
 
@@ -390,17 +390,17 @@ def test_quantize_bad_input(rng):
     bad = x.copy()
     bad[1, 2, 3] = np.nan
     with pytest.raises(ValueError, match="non-finite"):
-        maxsim.quantize(bad, "int8")
+        maxsim.quantize(bad, "int8_per_token")
     big = x * 1e5
     with pytest.raises(ValueError, match="float16 range"):
         maxsim.quantize(big, "float16")
     assert maxsim.quantize(big, "bfloat16").flat.dtype == BF16
     with pytest.raises(TypeError, match="already int8"):
-        maxsim.quantize(maxsim.quantize(x, "int8"), "int8")
+        maxsim.quantize(maxsim.quantize(x, "int8_per_token"), "int8_per_token")
     with pytest.raises(ValueError, match="zero tokens"):
         maxsim.quantize(np.zeros((3, 0, 8), np.float32), "float16")
     with pytest.raises(TypeError):
-        maxsim.quantize(x.astype(np.int32), "int8")
+        maxsim.quantize(x.astype(np.int32), "int8_per_token")
     nan_half = maxsim.quantize(bad, "float16")
     assert np.isnan(nan_half.flat.astype(np.float32)).sum() == 1
 
@@ -410,3 +410,23 @@ def test_info_reports_reduced_paths():
     paths = info["reduced_kernels"]
     assert set(paths) == {"float16", "bfloat16", "int8"}
     assert paths["int8"].split(":")[0] == info["kernel"]
+
+
+def test_quantize_int8_alias_is_deprecated(rng):
+    """``"int8"`` (and ``"i8"``, ``np.int8``) still give per-token int8, with a
+    DeprecationWarning naming ``"int8_per_token"``; the default and the new
+    name do not warn."""
+    import warnings
+
+    x = normalised(rng, 3, 5, 16)
+    want = maxsim.quantize(x, "int8_per_token")
+    for alias in ("int8", "i8", np.int8):
+        with pytest.warns(DeprecationWarning, match="int8_per_token"):
+            got = maxsim.quantize(x, alias)
+        np.testing.assert_array_equal(got.flat, want.flat)
+        np.testing.assert_array_equal(got.scales, want.scales)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        default = maxsim.quantize(x)
+    assert default.flat.dtype == np.int8
+    np.testing.assert_array_equal(default.flat, want.flat)

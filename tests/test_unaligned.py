@@ -45,7 +45,7 @@ def test_float_scores_with_unaligned_inputs(rng):
     np.testing.assert_array_equal(top_ids, np.argsort(-expected, kind="stable")[:3])
 
 
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int8"])
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "int8_per_token"])
 def test_quantize_unaligned_equals_aligned(rng, dtype):
     if dtype == "bfloat16":
         pytest.importorskip("ml_dtypes")

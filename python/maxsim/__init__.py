@@ -17,9 +17,10 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 
 from . import _native
-from ._core import get_num_threads, info, scores, scores_batch, set_kernel, set_num_threads, topk
 from ._packed import PackedDocs
 from ._reduced import quantize
+from ._scoring import get_num_threads, info, scores, scores_batch, set_kernel, set_num_threads, topk
+from .index import Index
 
 try:
     __version__ = _version("maxsim")
@@ -59,6 +60,7 @@ def __getattr__(name: str):  # PEP 562: keep `import maxsim` free of torch
 
 
 __all__ = [
+    "Index",
     "PackedDocs",
     "get_num_threads",
     "info",

@@ -6,19 +6,14 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from ._convert import as_float32, c_aligned, describe, is_torch_tensor
-from ._reduced import as_doc_storage, as_scales
-
-
-def _as_int64_vector(x: Any, name: str) -> np.ndarray:
-    if is_torch_tensor(x):
-        x = x.detach().cpu().numpy()
-    array = np.asarray(x)
-    if array.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integers, got {describe(array)}")
-    if array.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D array, got {describe(array)}")
-    return c_aligned(array, dtype=np.int64)
+from ._convert import (
+    as_doc_storage,
+    as_float32,
+    as_int64_vector,
+    as_scales,
+    check_doc_list,
+    describe,
+)
 
 
 class PackedDocs:
@@ -46,7 +41,7 @@ class PackedDocs:
 
     def __init__(self, flat: Any, offsets: Any, scales: Any = None) -> None:
         self.flat = as_doc_storage(flat, "flat", 2)
-        offs = _as_int64_vector(offsets, "offsets")
+        offs = as_int64_vector(offsets, "offsets")
         if offs.shape[0] < 1:
             raise ValueError("offsets: needs n_docs + 1 >= 1 entries, got an empty array")
         n_tokens = self.flat.shape[0]
@@ -74,7 +69,8 @@ class PackedDocs:
             if scales is None:
                 raise TypeError(
                     f"flat: int8 codes without scales ({describe(self.flat)}); pass "
-                    "scales=(one float32 per row), or build them with maxsim.quantize(docs, 'int8')"
+                    "scales=(one float32 per row), or build them with "
+                    "maxsim.quantize(docs, 'int8_per_token')"
                 )
             self.scales = as_scales(scales, n_tokens)
         elif scales is not None:
@@ -86,7 +82,7 @@ class PackedDocs:
     def from_lengths(cls, flat: Any, lengths: Any, scales: Any = None) -> PackedDocs:
         """From ColBERT's ``doclens``: ``lengths[i]`` tokens per document, summing to
         ``flat.shape[0]``. ``flat`` is not copied."""
-        lens = _as_int64_vector(lengths, "lengths")
+        lens = as_int64_vector(lengths, "lengths")
         if lens.size and lens.min() < 1:
             bad = int(np.argmin(lens))
             raise ValueError(
@@ -113,15 +109,7 @@ class PackedDocs:
             arrays = [as_float32(a, f"docs[{i}]", 2) for i, a in enumerate(arrays)]
         if not arrays:
             raise ValueError("docs: empty list; PackedDocs.from_list needs at least one document")
-        dim = arrays[0].shape[1]
-        for i, a in enumerate(arrays):
-            if a.shape[1] != dim:
-                raise ValueError(
-                    f"docs[{i}]: dimension {a.shape[1]} ({describe(a)}) "
-                    f"differs from docs[0]'s {dim}"
-                )
-            if a.shape[0] == 0:
-                raise ValueError(f"docs: document {i} has zero tokens ({describe(a)})")
+        check_doc_list(arrays)
         lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
         return cls.from_lengths(np.concatenate(arrays, axis=0), lengths)
 

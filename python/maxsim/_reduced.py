@@ -10,8 +10,9 @@ Accepted document inputs (besides float32):
 
 * float16: numpy ``float16`` arrays or torch ``float16`` tensors;
 * bfloat16: torch ``bfloat16`` tensors or numpy arrays of ``ml_dtypes.bfloat16``;
-* int8: only as :class:`~maxsim.PackedDocs` carrying ``scales``, produced by
-  :func:`quantize` (raw int8 codes without scales raise ``TypeError``).
+* int8: only as :class:`~maxsim.PackedDocs` carrying one scale per token,
+  produced by ``quantize(docs, "int8_per_token")`` (raw int8 codes without
+  scales raise ``TypeError``).
 
 The query may be float32 (or float64), or the documents' own dtype; for int8
 documents any floating-point query is accepted and quantized per token. Other
@@ -25,63 +26,28 @@ range, and raises ``ValueError`` for NaN or inf when quantizing to int8.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
 
 from . import _native
-from ._convert import as_float32, c_aligned, describe, is_torch_tensor
+from ._convert import (
+    as_float32,
+    bfloat16_dtype,
+    c_aligned,
+    check_doc_list,
+    describe,
+    dtype_name,
+    half_bits,
+)
+from ._packed import PackedDocs
 
 __all__ = ["quantize"]
 
 HALF_DTYPES = ("float16", "bfloat16")
-REDUCED_DTYPES = ("float16", "bfloat16", "int8")
 # Exponent bits: a value is non-finite when they are all set.
 _EXPONENT = {"float16": 0x7C00, "bfloat16": 0x7F80}
-_FLOAT32 = np.dtype(np.float32)
-
-
-def dtype_name(x: Any) -> Optional[str]:
-    """The dtype name of an array or tensor (``"float16"``, ``"bfloat16"``...), else None."""
-    if type(x) is np.ndarray and x.dtype == _FLOAT32:  # the common case, checked cheaply
-        return "float32"
-    if is_torch_tensor(x):
-        return str(x.dtype).replace("torch.", "")
-    dtype = getattr(x, "dtype", None)
-    if dtype is None:
-        return None
-    try:
-        return np.dtype(dtype).name
-    except TypeError:
-        return str(dtype)
-
-
-def _bf16_dtype() -> Any:
-    try:
-        import ml_dtypes
-    except ImportError:  # pragma: no cover - ml_dtypes is a test dependency
-        return None
-    return np.dtype(ml_dtypes.bfloat16)
-
-
-def half_bits(x: Any, name: str, ndim: int) -> np.ndarray:
-    """A float16/bfloat16 array or tensor as C-contiguous uint16 bits (no copy when contiguous)."""
-    if is_torch_tensor(x):
-        if x.device.type != "cpu":
-            raise TypeError(
-                f"{name}: torch tensor on device {x.device} ({describe(x)}); "
-                "maxsim runs on the CPU, move it with .cpu() first"
-            )
-        import torch
-
-        t = x.detach()
-        if t.dim() != ndim:
-            raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(t)}")
-        return t.contiguous().view(torch.int16).numpy().view(np.uint16)
-    array = np.asarray(x)
-    if array.ndim != ndim:
-        raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-    return c_aligned(array).view(np.uint16)
 
 
 def _check_finite_bits(bits: np.ndarray, dtype: str, name: str) -> None:
@@ -95,8 +61,8 @@ def _check_finite_bits(bits: np.ndarray, dtype: str, name: str) -> None:
 def _int8_without_scales(name: str, x: Any) -> TypeError:
     return TypeError(
         f"{name}: int8 codes without scales ({describe(x)}); int8 documents need one scale per "
-        "token: build them with maxsim.quantize(docs, 'int8') (a PackedDocs with codes and "
-        "scales), or PackedDocs(codes, offsets, scales=...)"
+        "token: build them with maxsim.quantize(docs, 'int8_per_token') (a PackedDocs with "
+        "codes and scales), or PackedDocs(codes, offsets, scales=...)"
     )
 
 
@@ -116,8 +82,6 @@ class ReducedDocs:
 def normalise_docs(docs: Any, check_finite: bool) -> Optional[ReducedDocs]:
     """``ReducedDocs`` for float16/bfloat16/int8 documents, None for anything else
     (which the float32 path handles). Raises for int8 codes without scales."""
-    from ._packed import PackedDocs
-
     if isinstance(docs, PackedDocs):
         dtype = docs.flat.dtype.name
         if dtype == "int8":
@@ -152,19 +116,9 @@ def normalise_docs(docs: Any, check_finite: bool) -> Optional[ReducedDocs]:
             return None
         dtype = names[0]
         arrays = [half_bits(d, f"docs[{i}]", 2) for i, d in enumerate(docs)]
-        dim = arrays[0].shape[1]
-        for i, a in enumerate(arrays):
-            if a.shape[0] == 0:
-                raise ValueError(
-                    f"docs: document {i} has zero tokens (shape {a.shape} dtype {dtype}); "
-                    "every document needs at least one token"
-                )
-            if a.shape[1] != dim:
-                raise ValueError(
-                    f"docs[{i}]: dimension {a.shape[1]} (shape {a.shape} dtype {dtype}) differs "
-                    f"from docs[0]'s {dim}"
-                )
-            if check_finite:
+        dim = check_doc_list(arrays, dtype)
+        if check_finite:
+            for i, a in enumerate(arrays):
                 _check_finite_bits(a, dtype, f"docs[{i}]")
         return ReducedDocs("list", dtype, tuple(arrays), len(arrays), dim)
     dtype = dtype_name(docs)
@@ -237,6 +191,15 @@ def run(
     return _native.maxsim_half_list(queries, list(docs.arrays), docs.dim, bf16, masks, zero_floor)
 
 
+#: ``quantize``'s ``dtype`` names. ``"int8_per_token"`` says which int8: one
+#: scale per token, unlike the per-dimension ranges of
+#: ``maxsim.models.quantize_embeddings(x, "int8")`` (sentence-transformers' scheme).
+QUANTIZE_DTYPES = ("int8_per_token", "float16", "bfloat16")
+_QUANTIZE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+#: Deprecated names of ``"int8_per_token"``: plain "int8" did not say which int8.
+_DEPRECATED_INT8 = ("int8", "i8")
+
+
 def _dtype_arg(dtype: Any) -> str:
     if isinstance(dtype, str):
         name = dtype.strip().lower().replace("torch.", "")
@@ -244,18 +207,26 @@ def _dtype_arg(dtype: Any) -> str:
         name = dtype_name(np.empty(0, dtype=dtype)) if not str(dtype).startswith("torch.") else None
         if name is None:
             name = str(dtype).replace("torch.", "")
-    aliases = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "i8": "int8"}
-    name = aliases.get(name, name)
-    if name not in REDUCED_DTYPES:
-        raise ValueError(f"dtype: expected 'int8', 'float16' or 'bfloat16', got {dtype!r}")
+    name = _QUANTIZE_ALIASES.get(name, name)
+    if name in _DEPRECATED_INT8:
+        warnings.warn(
+            f"maxsim.quantize(docs, {dtype!r}) is deprecated: pass 'int8_per_token' (int8 "
+            "codes with one float32 scale per token; maxsim.models.quantize_embeddings' "
+            "'int8' is a different scheme, per-dimension ranges)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        name = "int8_per_token"
+    if name not in QUANTIZE_DTYPES:
+        raise ValueError(
+            f"dtype: expected 'int8_per_token', 'float16' or 'bfloat16', got {dtype!r}"
+        )
     return name
 
 
 def _float32_packed(docs: Any) -> tuple:
     """``(flat float32 (n, d), offsets int64)`` for a 3-D array, a 2-D array (one
     document), a list of 2-D arrays, or PackedDocs."""
-    from ._packed import PackedDocs
-
     if isinstance(docs, PackedDocs):
         lo, hi = int(docs.offsets[0]), int(docs.offsets[-1])
         if docs.flat.dtype == np.int8:
@@ -268,15 +239,7 @@ def _float32_packed(docs: Any) -> tuple:
         arrays = [as_float32(d, f"docs[{i}]", 2) for i, d in enumerate(docs)]
         if not arrays:
             raise ValueError("docs: empty list; quantize needs at least one document")
-        dim = arrays[0].shape[1]
-        for i, a in enumerate(arrays):
-            if a.shape[1] != dim:
-                raise ValueError(
-                    f"docs[{i}]: dimension {a.shape[1]} ({describe(a)}) differs from "
-                    f"docs[0]'s {dim}"
-                )
-            if a.shape[0] == 0:
-                raise ValueError(f"docs: document {i} has zero tokens ({describe(a)})")
+        check_doc_list(arrays)
         lengths = np.fromiter((a.shape[0] for a in arrays), dtype=np.int64, count=len(arrays))
         offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
@@ -301,21 +264,24 @@ def _float32_packed(docs: Any) -> tuple:
     return array.reshape(n * length, dim), np.arange(n + 1, dtype=np.int64) * length
 
 
-def quantize(docs: Any, dtype: Any = "int8") -> Any:
+def quantize(docs: Any, dtype: Any = "int8_per_token") -> Any:
     """Stores documents in reduced precision: returns a :class:`~maxsim.PackedDocs`.
 
     Args:
         docs: float embeddings: a 3-D ``(n_docs, doc_len, d)`` array, a 2-D ``(len, d)``
             array (one document), a list of 2-D arrays, or a ``PackedDocs``
             (numpy or torch CPU; any float dtype).
-        dtype: ``"int8"`` (default), ``"float16"`` or ``"bfloat16"``.
+        dtype: ``"int8_per_token"`` (default), ``"float16"`` or ``"bfloat16"``.
+            ``"int8"`` (and ``np.int8``) is a deprecated alias of ``"int8_per_token"``.
 
-    ``"int8"``: per-token symmetric ("absmax") quantization. For each token
+    ``"int8_per_token"``: per-token symmetric ("absmax") quantization. For each token
     ``s = max_k |x_k| / 127`` (float32) and ``c_k = round_half_even(x_k / s)``,
     clamped to ``[-127, 127]``; ``x_k ≈ s * c_k`` with ``|x_k - s * c_k| <= s / 2``.
     The result's ``flat`` holds the int8 codes and ``scales`` the float32 scales. A
     token whose largest magnitude is below 1e-30 gets scale 0 and zero codes.
-    NaN or inf raise ``ValueError``.
+    NaN or inf raise ``ValueError``. This is not sentence-transformers'
+    ``"int8"`` (:func:`maxsim.models.quantize_embeddings`), which maps each
+    dimension's calibrated range to 256 levels and has no per-token scale.
 
     ``"float16"`` / ``"bfloat16"``: round to nearest even (the CPU's conversion
     instructions where present). NaN is kept; a finite value beyond the format's
@@ -325,15 +291,13 @@ def quantize(docs: Any, dtype: Any = "int8") -> Any:
     Returns:
         ``PackedDocs`` whose ``flat`` has the requested dtype (and ``scales`` for int8).
     """
-    from ._packed import PackedDocs
-
     name = _dtype_arg(dtype)
     flat, offsets = _float32_packed(docs)
-    if name == "int8":
+    if name == "int8_per_token":
         codes, scales = _native.quantize_int8(flat)
         return PackedDocs(codes, offsets, scales=scales)
     if name == "bfloat16":
-        bf16 = _bf16_dtype()
+        bf16 = bfloat16_dtype()
         if bf16 is None:
             raise ModuleNotFoundError(
                 "quantize(..., 'bfloat16') returns ml_dtypes.bfloat16 arrays: "
@@ -341,48 +305,6 @@ def quantize(docs: Any, dtype: Any = "int8") -> Any:
             )
         return PackedDocs(_native.to_half_bits(flat, True).view(bf16), offsets)
     return PackedDocs(_native.to_half_bits(flat, False).view(np.float16), offsets)
-
-
-def as_doc_storage(x: Any, name: str, ndim: int) -> np.ndarray:
-    """Document storage for ``PackedDocs``: float16, bfloat16 (as ``ml_dtypes.bfloat16``)
-    and int8 arrays are kept as they are; anything else is converted to float32 as
-    before. bfloat16 without ml_dtypes installed is widened to float32 (exact)."""
-    dtype = dtype_name(x)
-    if dtype == "float16" or dtype == "int8":
-        if is_torch_tensor(x):
-            if x.device.type != "cpu":
-                raise TypeError(
-                    f"{name}: torch tensor on device {x.device} ({describe(x)}); "
-                    "maxsim runs on the CPU, move it with .cpu() first"
-                )
-            x = x.detach().contiguous().numpy()
-        array = np.asarray(x)
-        if array.ndim != ndim:
-            raise ValueError(f"{name}: expected a {ndim}-D array, got {describe(array)}")
-        return c_aligned(array)
-    if dtype == "bfloat16":
-        bf16 = _bf16_dtype()
-        if bf16 is not None:
-            return half_bits(x, name, ndim).view(bf16)
-    return as_float32(x, name, ndim)
-
-
-def as_scales(scales: Any, n_tokens: int) -> np.ndarray:
-    """Validates int8 ``scales``: float ``(n_tokens,)``, finite and >= 0."""
-    if is_torch_tensor(scales):
-        scales = scales.detach().cpu().numpy()
-    array = np.asarray(scales)
-    if array.dtype.kind != "f":
-        raise TypeError(f"scales: expected a float array, got {describe(array)}")
-    if array.ndim != 1 or array.shape[0] != n_tokens:
-        raise ValueError(
-            f"scales: expected shape ({n_tokens},) (one scale per token of flat), "
-            f"got {describe(array)}"
-        )
-    array = c_aligned(array, dtype=np.float32)
-    if array.size and not (np.isfinite(array).all() and (array >= 0).all()):
-        raise ValueError("scales: must be finite and >= 0")
-    return array
 
 
 def paths() -> dict:

@@ -243,6 +243,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     bench.add_argument("--markdown", action="store_true", help="print markdown tables")
     bench.add_argument("--json", help="also write every row of every suite to this file")
     sub.add_parser("info", help="print the kernel, CPU features and thread count")
+    export = sub.add_parser("export", help="export an encoder to ONNX (maxsim export onnx -h)")
+    export.add_argument("format", choices=["onnx"])
+    export.add_argument("args", nargs=argparse.REMAINDER, help="MODEL OUT_DIR [--int8] ...")
     worker = sub.add_parser("_worker")
     worker.add_argument("--suite", choices=SUITES, default="float")
     worker.add_argument("--threads", type=int, required=True)
@@ -258,6 +261,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         if unknown:
             bench.error(f"unknown float workload(s): {', '.join(sorted(unknown))}")
         raise SystemExit(_bench(args))
+    elif args.command == "export":
+        from maxsim.models.export import main as export_main
+
+        raise SystemExit(export_main(args.args))
     elif args.command == "info":
         import maxsim
 

@@ -43,7 +43,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 import maxsim as _maxsim
-from maxsim._convert import c_aligned
+from maxsim._convert import c_aligned, describe, to_numpy
 
 __all__ = ["score", "score_packed"]
 
@@ -51,47 +51,34 @@ __all__ = ["score", "score_packed"]
 PADDING_SCORE = -9999.0
 
 
-def _describe(x: Any) -> str:
-    if isinstance(x, torch.Tensor):
-        return f"shape {tuple(x.shape)} dtype {x.dtype} (torch, device {x.device})"
-    if isinstance(x, np.ndarray):
-        return f"shape {x.shape} dtype {x.dtype} (numpy)"
-    return f"object of type {type(x).__name__}"
-
-
 def _f32(x: Any, name: str) -> np.ndarray:
     """A float32, C-contiguous CPU view of ``x`` (copied only if it must be)."""
     if isinstance(x, torch.Tensor):
         if not x.is_floating_point():
-            raise TypeError(f"{name}: expected a float tensor, got {_describe(x)}")
-        t = x.detach()
-        if t.device.type != "cpu":
-            t = t.cpu()
-        if t.dtype != torch.float32:
-            t = t.to(torch.float32)
-        return c_aligned(t.numpy())
+            raise TypeError(f"{name}: expected a float tensor, got {describe(x)}")
+        return c_aligned(to_numpy(x, name, move=True), dtype=np.float32)
     if isinstance(x, np.ndarray):
         if x.dtype.kind != "f":
-            raise TypeError(f"{name}: expected a float array, got {_describe(x)}")
+            raise TypeError(f"{name}: expected a float array, got {describe(x)}")
         return c_aligned(x, dtype=np.float32)
-    raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {_describe(x)}")
+    raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {describe(x)}")
 
 
 def _ints(x: Any, name: str) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
+        x = to_numpy(x, name, move=True)
     elif isinstance(x, (list, tuple)):
         x = np.asarray(x)
     if not isinstance(x, np.ndarray):
         raise TypeError(
-            f"{name}: expected a torch.Tensor, numpy array or list of ints, got {_describe(x)}"
+            f"{name}: expected a torch.Tensor, numpy array or list of ints, got {describe(x)}"
         )
     if x.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected integer lengths, got {_describe(x)}")
+        raise TypeError(f"{name}: expected integer lengths, got {describe(x)}")
     if x.ndim != 1:
-        raise ValueError(f"{name}: expected a 1-D (Nd,) array, got {_describe(x)}")
+        raise ValueError(f"{name}: expected a 1-D (Nd,) array, got {describe(x)}")
     if x.size and x.min() < 0:
-        raise ValueError(f"{name}: lengths must be >= 0, got {_describe(x)} with min {x.min()}")
+        raise ValueError(f"{name}: lengths must be >= 0, got {describe(x)} with min {x.min()}")
     return x.astype(np.int64, copy=False)
 
 
@@ -172,23 +159,23 @@ def score_packed(
     if q.ndim == 3 and q.shape[0] == 1:
         q = q[0]
     if q.ndim != 2:
-        raise ValueError(f"Q: expected (1, Lq, d) or (Lq, d), got {_describe(Q)}")
+        raise ValueError(f"Q: expected (1, Lq, d) or (Lq, d), got {describe(Q)}")
     flat = _f32(D_packed, "D_packed")
     if flat.ndim != 2:
         raise ValueError(
-            f"D_packed: expected a 2-D (total_tokens, d) array, got {_describe(D_packed)}"
+            f"D_packed: expected a 2-D (total_tokens, d) array, got {describe(D_packed)}"
         )
     if flat.shape[1] != q.shape[1]:
         raise ValueError(
-            f"Q has embedding size {q.shape[1]} ({_describe(Q)}) but D_packed has "
-            f"{flat.shape[1]} ({_describe(D_packed)})"
+            f"Q has embedding size {q.shape[1]} ({describe(Q)}) but D_packed has "
+            f"{flat.shape[1]} ({describe(D_packed)})"
         )
     lengths = _ints(D_lengths, "D_lengths")
     total = int(lengths.sum())
     if total > flat.shape[0]:
         raise ValueError(
             f"D_lengths sums to {total} tokens but D_packed has only {flat.shape[0]} "
-            f"rows ({_describe(D_packed)})"
+            f"rows ({describe(D_packed)})"
         )
     out = _packed_scores(q, flat, lengths, zero_floor)
     return torch.from_numpy(out).to(_out_dtype(D_packed))
@@ -220,31 +207,28 @@ def score(Q: Any, D_padded: Any, D_mask: Any, config: Any = None) -> torch.Tenso
     q = _f32(Q, "Q")
     d = _f32(D_padded, "D_padded")
     if d.ndim != 3:
-        raise ValueError(f"D_padded: expected a 3-D (Nd, Ld, d) array, got {_describe(D_padded)}")
+        raise ValueError(f"D_padded: expected a 3-D (Nd, Ld, d) array, got {describe(D_padded)}")
     n_docs, doc_len, dim = d.shape
     if q.ndim != 3 or q.shape[0] not in (1, n_docs):
         raise ValueError(
             f"Q: expected (1, Lq, d) or ({n_docs}, Lq, d) to match D_padded "
-            f"{_describe(D_padded)}, got {_describe(Q)}"
+            f"{describe(D_padded)}, got {describe(Q)}"
         )
     if q.shape[2] != dim:
         raise ValueError(
-            f"Q has embedding size {q.shape[2]} ({_describe(Q)}) but D_padded has "
-            f"{dim} ({_describe(D_padded)})"
+            f"Q has embedding size {q.shape[2]} ({describe(Q)}) but D_padded has "
+            f"{dim} ({describe(D_padded)})"
         )
-    if isinstance(D_mask, torch.Tensor):
-        mask = D_mask.detach().cpu()
-        mask = (mask != 0).numpy()
-    elif isinstance(D_mask, np.ndarray):
-        mask = D_mask != 0
+    if isinstance(D_mask, (torch.Tensor, np.ndarray)):
+        mask = to_numpy(D_mask, "D_mask", move=True) != 0
     else:
-        raise TypeError(f"D_mask: expected a torch.Tensor or numpy array, got {_describe(D_mask)}")
+        raise TypeError(f"D_mask: expected a torch.Tensor or numpy array, got {describe(D_mask)}")
     if mask.shape == (n_docs, doc_len, 1):
         mask = mask[..., 0]
     if mask.shape != (n_docs, doc_len):
         raise ValueError(
             f"D_mask: expected shape ({n_docs}, {doc_len}) or ({n_docs}, {doc_len}, 1) "
-            f"to match D_padded {_describe(D_padded)}, got {_describe(D_mask)}"
+            f"to match D_padded {describe(D_padded)}, got {describe(D_mask)}"
         )
     lengths = mask.sum(axis=1, dtype=np.int64)
     if n_docs == 0:

@@ -1,6 +1,6 @@
 """``maxsim bench``: kernels side by side with their peers, on this machine, in one run.
 
-Suites (:mod:`maxsim.bench.suites`): ``float`` (:mod:`~maxsim.bench.core`, float32
+Suites (:mod:`maxsim.bench.suites`): ``float`` (:mod:`~maxsim.bench.float32`, float32
 MaxSim vs maxsim-cpu, torch, numpy), ``binary`` (:mod:`~maxsim.bench.binary`,
 Hamming search vs faiss, usearch, numpy), ``reduced`` (:mod:`~maxsim.bench.reduced`,
 float16 / bfloat16 / int8 documents vs float32, maxsim-cpu, NumKong) and

@@ -43,16 +43,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from ._common import SKIPPED, child_env, optional, skipped_notes
+from .timing import median_seconds
 
 FULL = {
     "n_queries": 10,
@@ -149,23 +148,6 @@ SCORES_IMPLS = ("pylate.scores.colbert_scores", "maxsim.pylate.colbert_scores")
 
 
 # ------------------------------------------------------------------ measuring
-
-
-def _median_seconds(fn: Callable[[], Any], repeats: int, clock: str = "wall") -> float:
-    """Median of ``repeats`` calls after one warm-up.
-
-    ``clock="wall"``: ``time.perf_counter``. ``clock="cpu"``: ``time.process_time``
-    (CPU time of all the process's threads), which a busy machine disturbs far
-    less; meaningful with one thread.
-    """
-    timer = time.perf_counter if clock == "wall" else time.process_time
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = timer()
-        fn()
-        times.append(timer() - start)
-    return statistics.median(times)
 
 
 def _status_kib(field: str) -> int | None:
@@ -315,7 +297,7 @@ def pylate_rows(
     base = None
     for impl in RERANK_IMPLS:
         n = slow_repeats if impl.startswith("pylate") else repeats
-        median = _median_seconds(lambda impl=impl: fns[impl](rr), n, clock)
+        median = median_seconds(lambda impl=impl: fns[impl](rr), n, clock=clock)
         base = median if base is None else base
         same = None
         if impl == "maxsim.pylate.rerank":
@@ -346,7 +328,7 @@ def pylate_rows(
     base = None
     for impl in SCORES_IMPLS:
         n = slow_repeats if impl.startswith("pylate") else repeats
-        median = _median_seconds(lambda impl=impl: fns[impl](sw), n, clock)
+        median = median_seconds(lambda impl=impl: fns[impl](sw), n, clock=clock)
         base = median if base is None else base
         same = None
         if impl.startswith("maxsim"):

@@ -35,12 +35,12 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from typing import Callable, Optional, Sequence
 
 import numpy as np
 
 from ._common import SKIPPED, child_env, optional, skipped_notes
+from .timing import alternating_medians_ms
 
 DIM = 128
 QUERY_TOKENS = 32
@@ -76,15 +76,9 @@ def _flops(w: dict) -> float:
 
 
 def _interleaved_medians(fns: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    for fn in fns.values():  # warm-up
-        fn()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: float(np.median(v)) for k, v in times.items()}
+    """Per name, the median of ``repeat`` rounds in which every function runs once, in seconds."""
+    ms = alternating_medians_ms(list(fns.values()), rounds=repeat, repeat=1)
+    return {name: t / 1e3 for name, t in zip(fns, ms)}
 
 
 def _overlap(a: np.ndarray, b: np.ndarray, k: int = 10, ascending_b: bool = False) -> float:
@@ -147,7 +141,7 @@ def _measure(wname: str, threads: int, repeat: int, peers: bool, n_docs: int = 1
     docs32 = flat.reshape(n_docs, FIXED_TOKENS, DIM) if fixed else maxsim.PackedDocs(flat, offsets)
     f16 = maxsim.quantize(docs32, "float16")
     bf16 = maxsim.quantize(docs32, "bfloat16")
-    i8 = maxsim.quantize(docs32, "int8")
+    i8 = maxsim.quantize(docs32, "int8_per_token")
     if fixed:  # the 3-D fixed layout for the 16-bit paths, like float32
         f16_docs = f16.flat.reshape(docs32.shape)
         bf16_docs = bf16.flat.reshape(docs32.shape)
@@ -215,8 +209,8 @@ def _measure(wname: str, threads: int, repeat: int, peers: bool, n_docs: int = 1
             }
         )
     if peers and threads == 1 and wname == "fixed":
-        # Every repeat: a 77 MB allocation right after NumKong's packing
-        # occasionally stalls for 0.1-0.2 s on this VM; the median absorbs it.
+        # Every repeat counts: a large allocation right after NumKong's packing
+        # occasionally stalls on a shared VM, and the median of all absorbs it.
         rows.extend(_end_to_end(w, docs32, max(3, repeat)))
     return rows
 
@@ -231,7 +225,7 @@ def _end_to_end(w: dict, docs32: np.ndarray, repeat: int) -> list[dict]:
             q0, maxsim.quantize(docs32, "bfloat16")
         ),
         "maxsim int8 end-to-end (quantize + score)": lambda: maxsim.scores(
-            q0, maxsim.quantize(docs32, "int8")
+            q0, maxsim.quantize(docs32, "int8_per_token")
         ),
     }
     numkong = _numkong()
@@ -270,8 +264,12 @@ def _accuracy(n_queries: int = 16, n_docs: int = 1000, peers: bool = True) -> li
     docs32 = w["flat"].reshape(-1, FIXED_TOKENS, DIM)
     exact = maxsim.scores_batch(queries, docs32)  # float32 MaxSim: the ranking to agree with
     rows = []
-    for dtype in ("float16", "bfloat16", "int8"):
-        got = maxsim.scores_batch(queries, maxsim.quantize(docs32, dtype))
+    for dtype, scheme in (
+        ("float16", "float16"),
+        ("bfloat16", "bfloat16"),
+        ("int8", "int8_per_token"),
+    ):
+        got = maxsim.scores_batch(queries, maxsim.quantize(docs32, scheme))
         rows.append(
             {
                 "suite": "reduced-accuracy",

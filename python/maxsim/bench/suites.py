@@ -1,7 +1,7 @@
 """The suites of ``maxsim bench``: what each measures, its reference peer, its table.
 
 * ``float``: float32 MaxSim (fixed, variable, batch) vs maxsim-cpu, torch, numpy
-  (:mod:`maxsim.bench.core`);
+  (:mod:`maxsim.bench.float32`);
 * ``binary``: Hamming search vs faiss ``IndexBinaryFlat``, usearch, numpy
   (:mod:`maxsim.bench.binary`);
 * ``reduced``: float16 / bfloat16 / int8 documents vs float32, maxsim-cpu, NumKong
@@ -65,13 +65,13 @@ def run_suite(
         torch.set_num_threads(threads)
     maxsim.set_num_threads(threads)
     if suite == "float":
-        from . import core
+        from . import float32
         from . import workloads as wl
 
         rows = []
         for name in workloads:
             w = wl.make(name, n_docs=docs)
-            for row in core.run(w, repeat):
+            for row in float32.run(w, repeat):
                 rows.append({"suite": "float", **row, "threads": threads})
             del w
         return rows

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .._core import scores
+from .._scoring import scores
 
 __all__ = ["maxsim_scores", "maxsim_scores_variable"]
 

@@ -1,7 +1,11 @@
 """Encoders that produce what the ``maxsim`` kernels score: text in, vectors / ranks out.
 
-Everything runs on ``transformers`` + ``torch`` (no sentence-transformers or PyLate
-needed at run time); ``torch`` and ``transformers`` are imported when a model loads.
+Two backends run the transformer: ``from_pretrained(..., backend="torch")`` (the
+default: ``transformers`` + ``torch``, no sentence-transformers or PyLate) and
+``backend="onnx"`` (ONNX Runtime + ``tokenizers``, no torch; export a model with
+``maxsim export onnx`` / :func:`maxsim.models.export.export_onnx`). Tokenization and
+everything after the transformer is the same code for both. Each backend's
+libraries are imported when a model loads.
 
 * :class:`ColBERT` -- multi-vector (late-interaction) encoder, PyLate / Stanford formats.
 * :class:`Embedder` -- single-vector bi-encoder, sentence-transformers layouts.

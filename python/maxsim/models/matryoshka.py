@@ -9,17 +9,17 @@ from typing import Any
 
 import numpy as np
 
-from ._backbone import load_backbone, load_tokenizer, run_context, to_device
 from ._common import (
     check_batch_size,
     check_texts,
     length_sorted_batches,
     progress,
     read_json,
-    resolve_dtype,
     resolve_model_dir,
 )
-from .reranker import check_pairs, rank_results, resolve_activation
+from ._heads import MatryoshkaHead, as_numpy
+from ._text import TextEncoder
+from .reranker import activation_name, check_pairs, rank_results, resolve_activation
 
 __all__ = ["MatryoshkaReranker"]
 
@@ -28,6 +28,42 @@ _HEAD_KEY = re.compile(r"^(\d+)\.(\d+)\.(0|3)\.(weight|bias)$")
 
 class _StopForward(Exception):
     """Raised from a forward hook to stop the encoder after the needed layer."""
+
+
+class _TorchExit:
+    """torch backend: ``[CLS]`` hidden state after ``layer`` encoder layers, the
+    encoder's final norm applied for an intermediate layer; only those layers run."""
+
+    def __init__(self, model: Any, device: Any) -> None:
+        self.model = model
+        self.device = device
+
+    def __call__(self, features: dict[str, np.ndarray], layer: int, autocast: str | None) -> Any:
+        import torch
+
+        from ._backbone import run_context
+
+        feats = {k: torch.from_numpy(v).to(self.device) for k, v in features.items()}
+        captured: dict[str, Any] = {}
+
+        def hook(_module: Any, _inputs: Any, output: Any) -> None:
+            captured["h"] = output[0] if isinstance(output, tuple) else output
+            raise _StopForward
+
+        with run_context(self.device, autocast):
+            handle = self.model.layers[layer - 1].register_forward_hook(hook)
+            try:
+                self.model(**feats)
+            except _StopForward:
+                pass
+            finally:
+                handle.remove()
+            if "h" not in captured:
+                raise RuntimeError("early exit hook did not fire")
+            cls_vec = captured["h"][:, 0]
+            if layer < len(self.model.layers):
+                cls_vec = self.model.final_norm(cls_vec)
+        return as_numpy(cls_vec)
 
 
 class MatryoshkaReranker:
@@ -45,37 +81,39 @@ class MatryoshkaReranker:
     taken before the final norm, as ``hidden_states[-1]`` was in transformers 4),
     keep the first ``dim`` features and apply that profile's head. The score is the
     raw logit unless ``activation`` says otherwise.
+
+    Backends: ``"torch"`` (a forward hook stops the encoder after ``layer``) and
+    ``"onnx"`` (one exported graph per exit layer, so an early exit runs only the
+    layers it needs); tokenization and the heads (numpy) are shared.
     """
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
-        heads: dict[tuple[int, int], Any],
+        exit_network: Any,
+        text: TextEncoder,
+        heads: dict[tuple[int, int], MatryoshkaHead],
         *,
+        num_layers: int,
         activation: str | Callable[[Any], Any] | None = None,
-        max_length: int | None = None,
+        max_length: int = 8192,
+        backend: str = "torch",
+        model: Any = None,
+        tokenizer: Any = None,
         device: str = "cpu",
         name: str = "",
     ) -> None:
         if not heads:
             raise ValueError("heads must not be empty")
+        self.exit_network = exit_network
+        self.text = text
         self.model = model
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer if tokenizer is not None else text.tokenizer
         self.heads = heads
         self.activation = resolve_activation(activation)
-        if not hasattr(model, "layers") or not hasattr(model, "final_norm"):
-            raise ValueError(
-                f"model must be a ModernBERT-style encoder with .layers and .final_norm, "
-                f"got {type(model).__name__}"
-            )
-        self.num_layers = len(model.layers)
-        if max_length is None:
-            max_length = min(
-                int(getattr(tokenizer, "model_max_length", 8192) or 8192),
-                int(getattr(model.config, "max_position_embeddings", 8192) or 8192),
-            )
+        self.activation_name = activation_name(activation)
+        self.num_layers = int(num_layers)
         self.max_length = int(max_length)
+        self.backend = backend
         self.device = device
         self.name = name
         for layer, _ in heads:
@@ -98,9 +136,8 @@ class MatryoshkaReranker:
         return sorted({d for _, d in self.heads})
 
     @staticmethod
-    def _build_heads(state: dict[str, Any], dtype: Any, device: str) -> dict[tuple[int, int], Any]:
-        import torch
-
+    def build_heads(state: dict[str, Any]) -> dict[tuple[int, int], MatryoshkaHead]:
+        """Group ``"{layer}.{dim}.{0|3}.{weight|bias}"`` arrays into numpy heads."""
         grouped: dict[tuple[int, int], dict[str, Any]] = {}
         for key, value in state.items():
             m = _HEAD_KEY.match(key)
@@ -110,29 +147,36 @@ class MatryoshkaReranker:
                     "(expected '{layer}.{dim}.{0|3}.{weight|bias}')"
                 )
             layer, dim = int(m.group(1)), int(m.group(2))
-            grouped.setdefault((layer, dim), {})[f"{m.group(3)}.{m.group(4)}"] = value
+            grouped.setdefault((layer, dim), {})[f"{m.group(3)}.{m.group(4)}"] = as_numpy(value)
         heads = {}
         for (layer, dim), sd in grouped.items():
             if set(sd) != {"0.weight", "0.bias", "3.weight", "3.bias"}:
                 raise ValueError(f"classification_heads.pt: head {layer}.{dim} is incomplete")
-            hidden = sd["0.weight"].shape[0]
-            if tuple(sd["0.weight"].shape) != (hidden, dim) or tuple(sd["3.weight"].shape) != (
-                1,
-                hidden,
-            ):
+            if sd["0.weight"].ndim != 2 or sd["0.weight"].shape[1] != dim:
                 raise ValueError(
                     f"classification_heads.pt: head {layer}.{dim} has shapes "
                     f"{tuple(sd['0.weight'].shape)} / {tuple(sd['3.weight'].shape)}"
                 )
-            head = torch.nn.Sequential(
-                torch.nn.Linear(dim, hidden),
-                torch.nn.GELU(),
-                torch.nn.Dropout(0.0),
-                torch.nn.Linear(hidden, 1),
-            )
-            head.load_state_dict(sd)
-            heads[(layer, dim)] = head.to(device=device, dtype=dtype).eval()
+            try:
+                head = MatryoshkaHead(sd["0.weight"], sd["0.bias"], sd["3.weight"], sd["3.bias"])
+            except ValueError as exc:
+                raise ValueError(f"classification_heads.pt: head {layer}.{dim}: {exc}") from exc
+            heads[(layer, dim)] = head
         return heads
+
+    @staticmethod
+    def check_config(cfg_path: Any, heads: dict[tuple[int, int], Any]) -> None:
+        """``matryoshka_config.json``'s layers x dims must be the heads' profiles."""
+        cfg = read_json(cfg_path)
+        layers = cfg.get("layers", cfg.get("layer_indices"))
+        dims = cfg.get("dims", cfg.get("dimensions", cfg.get("hidden_dims")))
+        if layers is not None and dims is not None:
+            expected = {(int(layer), int(d)) for layer in layers for d in dims}
+            if expected != set(heads):
+                raise ValueError(
+                    f"{cfg_path}: layers x dims {sorted(expected)} disagree with the heads "
+                    f"in classification_heads.pt {sorted(heads)}"
+                )
 
     @classmethod
     def from_pretrained(
@@ -146,48 +190,80 @@ class MatryoshkaReranker:
         revision: str | None = None,
         cache_dir: str | None = None,
         token: str | bool | None = None,
+        backend: str = "torch",
+        int8_linear: bool = False,
+        session_options: Any = None,
+        providers: Any = None,
     ) -> MatryoshkaReranker:
-        """Load the encoder, ``matryoshka_config.json`` and ``classification_heads.pt``.
+        """Load the encoder, ``matryoshka_config.json`` and ``classification_heads.pt``,
+        or (``backend="onnx"``) a folder written by ``maxsim export onnx``, whose exit
+        graphs are loaded on first use (``int8_linear``: its int8 graphs).
 
         Raises:
             ModelNotFoundError: model not found locally / in the hub cache.
             ValueError: missing or malformed heads, or a config that disagrees with them.
         """
-        import torch
-
         model_dir = resolve_model_dir(
             path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token
         )
+        name = os.fspath(path_or_hub_id)
+        if backend == "onnx":
+            from ._onnx_load import load_matryoshka
+
+            return load_matryoshka(
+                cls,
+                model_dir,
+                name=name,
+                device=device,
+                dtype=dtype,
+                int8=int8_linear,
+                activation=activation,
+                max_length=max_length,
+                session_options=session_options,
+                providers=providers,
+            )
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        import torch
+
+        from ._backbone import load_backbone, load_tokenizer
+        from ._common import resolve_dtype
+
         heads_path = model_dir / "classification_heads.pt"
         if not heads_path.is_file():
             raise ValueError(f"{model_dir} has no classification_heads.pt")
-        torch_dtype = resolve_dtype(dtype)
-        model = load_backbone(model_dir, dtype=torch_dtype, device=device)
+        model = load_backbone(model_dir, dtype=resolve_dtype(dtype), device=device)
+        if not hasattr(model, "layers") or not hasattr(model, "final_norm"):
+            raise ValueError(
+                f"model must be a ModernBERT-style encoder with .layers and .final_norm, "
+                f"got {type(model).__name__}"
+            )
         tokenizer = load_tokenizer(model_dir)
+        text = TextEncoder.from_transformers(tokenizer)
         state = torch.load(heads_path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict):
             raise ValueError(f"{heads_path}: expected a state dict")
-        heads = cls._build_heads(state, torch_dtype, device)
+        heads = cls.build_heads(state)
         cfg_path = model_dir / "matryoshka_config.json"
         if cfg_path.is_file():
-            cfg = read_json(cfg_path)
-            layers = cfg.get("layers", cfg.get("layer_indices"))
-            dims = cfg.get("dims", cfg.get("dimensions", cfg.get("hidden_dims")))
-            if layers is not None and dims is not None:
-                expected = {(int(layer), int(d)) for layer in layers for d in dims}
-                if expected != set(heads):
-                    raise ValueError(
-                        f"{cfg_path}: layers x dims {sorted(expected)} disagree with the heads "
-                        f"in classification_heads.pt {sorted(heads)}"
-                    )
+            cls.check_config(cfg_path, heads)
+        if max_length is None:
+            max_length = min(
+                int(text.model_max_length or 8192),
+                int(getattr(model.config, "max_position_embeddings", 8192) or 8192),
+            )
         return cls(
-            model,
-            tokenizer,
+            _TorchExit(model, device),
+            text,
             heads,
+            num_layers=len(model.layers),
             activation=activation,
             max_length=max_length,
+            backend="torch",
+            model=model,
+            tokenizer=tokenizer,
             device=device,
-            name=os.fspath(path_or_hub_id),
+            name=name,
         )
 
     # ------------------------------------------------------------------ scoring
@@ -204,28 +280,12 @@ class MatryoshkaReranker:
             )
         return int(layer), int(dim)
 
-    def _encode_cls(self, features: dict[str, Any], layer: int) -> Any:
-        """``[CLS]`` hidden state after ``layer`` encoder layers; only those layers run."""
-        captured: dict[str, Any] = {}
-        target = self.model.layers[layer - 1]
-
-        def hook(_module: Any, _inputs: Any, output: Any) -> None:
-            captured["h"] = output[0] if isinstance(output, tuple) else output
-            raise _StopForward
-
-        handle = target.register_forward_hook(hook)
-        try:
-            self.model(**features)
-        except _StopForward:
-            pass
-        finally:
-            handle.remove()
-        if "h" not in captured:
-            raise RuntimeError("early exit hook did not fire")
-        cls_vec = captured["h"][:, 0]
-        if layer < self.num_layers:
-            cls_vec = self.model.final_norm(cls_vec)
-        return cls_vec
+    def _features(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        """``input_ids`` / ``attention_mask`` of the pairs (ModernBERT has no token types)."""
+        pad_id = self.text.special_ids.get("pad") or 0
+        feats = self.text.pad(self.text.encode(pairs, self.max_length), pad_id)
+        del feats["token_type_ids"]
+        return feats
 
     def score(
         self,
@@ -251,24 +311,16 @@ class MatryoshkaReranker:
         head = self.heads[(layer, dim)]
         lengths = [len(a) + len(b) for a, b in items]
         out = np.empty(len(items), dtype=np.float32)
-        with run_context(self.device, autocast):
-            for idx in progress(
-                length_sorted_batches(lengths, batch_size),
-                enable=show_progress_bar,
-                total_items=len(items),
-                desc="Scoring",
-            ):
-                feats = self.tokenizer(
-                    [list(items[i]) for i in idx],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                feats = {k: v for k, v in feats.items() if k in ("input_ids", "attention_mask")}
-                cls_vec = self._encode_cls(to_device(feats, self.device), layer)
-                logits = self.activation(head(cls_vec[:, :dim].to(head[0].weight.dtype)))
-                out[idx] = logits.float().cpu().numpy().reshape(-1)
+        for idx in progress(
+            length_sorted_batches(lengths, batch_size),
+            enable=show_progress_bar,
+            total_items=len(items),
+            desc="Scoring",
+        ):
+            feats = self._features([items[i] for i in idx])
+            cls_vec = self.exit_network(feats, layer, autocast)
+            logits = np.asarray(self.activation(head(cls_vec)[:, None]), dtype=np.float32)
+            out[idx] = logits.reshape(-1)
         return out
 
     def rerank(

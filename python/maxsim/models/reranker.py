@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 
-from ._backbone import apply_int8_linear, load_backbone, load_tokenizer, run_context, to_device
 from ._common import (
     check_batch_size,
     check_texts,
@@ -16,55 +15,65 @@ from ._common import (
     progress,
     resolve_model_dir,
 )
+from ._heads import ACTIVATIONS, activation_fn
+from ._text import TextEncoder
 
-__all__ = ["Reranker", "check_pairs", "resolve_activation", "rank_results"]
-
-_ACTIVATION_PATHS = {
-    "torch.nn.modules.activation.Sigmoid": "sigmoid",
-    "torch.nn.modules.linear.Identity": "identity",
-    "torch.nn.modules.activation.Tanh": "tanh",
-    "torch.nn.modules.activation.ReLU": "relu",
-    "torch.nn.Sigmoid": "sigmoid",
-    "torch.nn.Identity": "identity",
-    "torch.nn.Tanh": "tanh",
-}
+__all__ = ["Reranker", "activation_name", "check_pairs", "resolve_activation", "rank_results"]
 
 
 def resolve_activation(activation: str | Callable[[Any], Any] | None) -> Callable[[Any], Any]:
-    """Map ``"sigmoid"``/``"identity"``/``"tanh"``/``"relu"``/``None`` (identity),
-    a ``torch.nn`` class path, or a callable on tensors, to a callable."""
-    import torch
+    """Map ``"sigmoid"``/``"identity"``/``"tanh"``/``"relu"``/``"gelu"``/``None``
+    (identity), a ``torch.nn`` class path, or a callable, to a callable on float32
+    numpy arrays of logits.
 
+    Known class paths run in numpy (both backends); any other ``torch.*`` class path
+    is imported and run through torch (so it needs torch). A callable is called with
+    the ``(n, num_labels)`` float32 numpy logits.
+    """
     if activation is None:
-        return torch.nn.Identity()
+        return ACTIVATIONS["identity"]
     if callable(activation):
         return activation
     if not isinstance(activation, str):
         raise TypeError(
             f"activation must be a str, a callable or None, got {type(activation).__name__}"
         )
-    if activation.startswith("torch.") and activation not in _ACTIVATION_PATHS:
-        import importlib
+    try:
+        return ACTIVATIONS[activation_fn(activation)]
+    except ValueError:
+        if not activation.startswith("torch."):
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)} (or a torch.nn class "
+                f"path / callable), got {activation!r}"
+            ) from None
+    import importlib
 
-        module_name, _, attr = activation.rpartition(".")
-        try:
-            return getattr(importlib.import_module(module_name), attr)()
-        except (ImportError, AttributeError) as exc:
-            raise ValueError(f"activation {activation!r} could not be imported") from exc
-    name = _ACTIVATION_PATHS.get(activation, activation.lower())
-    table = {
-        "sigmoid": torch.nn.Sigmoid(),
-        "identity": torch.nn.Identity(),
-        "none": torch.nn.Identity(),
-        "tanh": torch.nn.Tanh(),
-        "relu": torch.nn.ReLU(),
-    }
-    if name not in table:
-        raise ValueError(
-            f"activation must be one of {sorted(table)} (or a torch.nn class path / callable), "
-            f"got {activation!r}"
-        )
-    return table[name]
+    module_name, _, attr = activation.rpartition(".")
+    try:
+        module = getattr(importlib.import_module(module_name), attr)()
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"activation {activation!r} could not be imported") from exc
+
+    def run_torch(x: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return module(torch.from_numpy(np.ascontiguousarray(x))).float().numpy()
+
+    return run_torch
+
+
+def activation_name(activation: Any) -> str | None:
+    """The canonical name (a key of ``ACTIVATIONS``) of a str / ``None`` activation;
+    ``None`` for a callable or a class path that only torch can run."""
+    if activation is None:
+        return "identity"
+    if not isinstance(activation, str):
+        return None
+    try:
+        return activation_fn(activation)
+    except ValueError:
+        return None
 
 
 def check_pairs(pairs: Any, name: str = "pairs") -> list[tuple[str, str]]:
@@ -121,25 +130,34 @@ class Reranker:
 
     def __init__(
         self,
-        model: Any,
-        tokenizer: Any,
+        network: Any,
+        text: TextEncoder,
         *,
         activation: str | Callable[[Any], Any] | None = "sigmoid",
-        max_length: int | None = None,
+        max_length: int = 512,
+        num_labels: int = 1,
+        backend: str = "torch",
+        model: Any = None,
+        tokenizer: Any = None,
         device: str = "cpu",
         name: str = "",
     ) -> None:
+        self.network = network
+        self.text = text
         self.model = model
-        self.tokenizer = tokenizer
+        self.tokenizer = tokenizer if tokenizer is not None else text.tokenizer
         self.activation = resolve_activation(activation)
-        if max_length is None:
-            max_length = min(
-                int(getattr(tokenizer, "model_max_length", 512) or 512),
-                int(getattr(model.config, "max_position_embeddings", 512) or 512),
-            )
+        self.activation_name = activation_name(activation)
         self.max_length = int(max_length)
+        self.num_labels = int(num_labels)
+        self.backend = backend
         self.device = device
         self.name = name
+
+    @staticmethod
+    def default_max_length(text: TextEncoder, max_position_embeddings: int | None) -> int:
+        """The tokenizer's ``model_max_length`` capped by the position table."""
+        return min(int(text.model_max_length or 512), int(max_position_embeddings or 512))
 
     @staticmethod
     def default_activation(config: Any) -> str:
@@ -166,6 +184,9 @@ class Reranker:
         cache_dir: str | None = None,
         token: str | bool | None = None,
         int8_linear: bool = False,
+        backend: str = "torch",
+        session_options: Any = None,
+        providers: Any = None,
     ) -> Reranker:
         """Load a cross-encoder directory or hub id.
 
@@ -176,49 +197,102 @@ class Reranker:
             max_length: token limit per pair (default: the tokenizer's
                 ``model_max_length`` capped by ``max_position_embeddings``).
             int8_linear: fast option, dynamic int8 quantization of the Linear layers
-                (CPU; slightly changes scores).
+                (CPU; slightly changes scores); onnx: the folder's int8 graph.
+            backend: ``"torch"`` or ``"onnx"`` (a folder written by ``maxsim export
+                onnx``; ONNX Runtime + tokenizers, no torch).
+            session_options / providers: ONNX Runtime ``SessionOptions`` (their thread
+                settings then replace ``maxsim.set_num_threads``) and providers.
         """
-        from transformers import AutoModelForSequenceClassification
-
         model_dir = resolve_model_dir(
             path_or_hub_id, revision=revision, cache_dir=cache_dir, token=token
         )
+        name = os.fspath(path_or_hub_id)
+        if backend == "onnx":
+            from ._onnx_load import load_reranker
+
+            return load_reranker(
+                cls,
+                model_dir,
+                name=name,
+                device=device,
+                dtype=dtype,
+                int8=int8_linear,
+                activation=activation,
+                max_length=max_length,
+                session_options=session_options,
+                providers=providers,
+            )
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        from transformers import AutoModelForSequenceClassification
+
+        from ._backbone import load_backbone, load_tokenizer
+
         if not (model_dir / "config.json").is_file():
             raise ValueError(f"{model_dir} has no config.json: not a transformers model directory")
         model = load_backbone(
             model_dir, dtype=dtype, device=device, model_class=AutoModelForSequenceClassification
         )
-        tokenizer = load_tokenizer(model_dir)
+        return cls.from_torch_model(
+            model,
+            load_tokenizer(model_dir),
+            activation=activation,
+            max_length=max_length,
+            int8_linear=int8_linear,
+            device=device,
+            name=name,
+        )
+
+    @classmethod
+    def from_torch_model(
+        cls,
+        model: Any,
+        tokenizer: Any,
+        *,
+        activation: str | Callable[[Any], Any] | None = "config",
+        max_length: int | None = None,
+        int8_linear: bool = False,
+        device: str = "cpu",
+        name: str = "",
+    ) -> Reranker:
+        """Wrap a loaded ``AutoModelForSequenceClassification`` and its tokenizer."""
+        from ._backbone import TorchNetwork, apply_int8_linear
+
+        text = TextEncoder.from_transformers(tokenizer)
         if isinstance(activation, str) and activation == "config":
             activation = cls.default_activation(model.config)
+        max_pos = getattr(model.config, "max_position_embeddings", None)
+        num_labels = int(getattr(model.config, "num_labels", 1))
         if int8_linear:
             model = apply_int8_linear(model)
         return cls(
-            model,
-            tokenizer,
+            TorchNetwork(
+                model,
+                device,
+                tokenizer.model_input_names,
+                forward=lambda m, feats: m(**feats, return_dict=True).logits,
+            ),
+            text,
             activation=activation,
-            max_length=max_length,
+            max_length=max_length or cls.default_max_length(text, max_pos),
+            num_labels=num_labels,
+            backend="torch",
+            model=model,
+            tokenizer=tokenizer,
             device=device,
-            name=os.fspath(path_or_hub_id),
+            name=name,
         )
 
     # ------------------------------------------------------------------ scoring
-    def _features(self, pairs: list[tuple[str, str]]) -> dict[str, Any]:
-        return dict(
-            self.tokenizer(
-                [list(p) for p in pairs],
-                padding=True,
-                truncation=True,
-                max_length=self.max_length,
-                return_tensors="pt",
-            )
-        )
+    def _features(self, pairs: list[tuple[str, str]]) -> dict[str, np.ndarray]:
+        pad_id = self.text.special_ids.get("pad") or 0
+        return self.text.pad(self.text.encode(pairs, self.max_length), pad_id)
 
-    def _forward_logits(self, features: dict[str, Any]) -> Any:
-        return self.model(**features, return_dict=True).logits
+    def _forward_logits(self, features: dict[str, np.ndarray], autocast: str | None) -> np.ndarray:
+        return self.network(features, autocast)
 
     def _num_outputs(self) -> int:
-        return int(getattr(self.model.config, "num_labels", 1))
+        return self.num_labels
 
     def score(
         self,
@@ -242,13 +316,12 @@ class Reranker:
         batches = length_sorted_batches(lengths, batch_size)
         num_labels = self._num_outputs()
         out = np.empty((len(items), num_labels), dtype=np.float32)
-        with run_context(self.device, autocast):
-            for idx in progress(
-                batches, enable=show_progress_bar, total_items=len(items), desc="Scoring"
-            ):
-                feats = to_device(self._features([items[i] for i in idx]), self.device)
-                logits = act(self._forward_logits(feats))
-                out[idx] = logits.float().cpu().numpy().reshape(len(idx), num_labels)
+        for idx in progress(
+            batches, enable=show_progress_bar, total_items=len(items), desc="Scoring"
+        ):
+            logits = self._forward_logits(self._features([items[i] for i in idx]), autocast)
+            scores = np.asarray(act(np.asarray(logits, dtype=np.float32)), dtype=np.float32)
+            out[idx] = scores.reshape(len(idx), num_labels)
         return out[:, 0] if num_labels == 1 else out
 
     def rerank(
@@ -280,4 +353,7 @@ class Reranker:
         return rank_results(doc_list, scores, top_k, return_documents)
 
     def __repr__(self) -> str:
-        return f"Reranker(name={self.name!r}, max_length={self.max_length}, device={self.device!r})"
+        return (
+            f"{type(self).__name__}(name={self.name!r}, max_length={self.max_length}, "
+            f"backend={self.backend!r}, device={self.device!r})"
+        )

@@ -48,6 +48,8 @@ class EmbedRerank:
 
     @property
     def shared_word_embeddings(self) -> bool:
+        if self.embedder.model is None or self.reranker.model is None:
+            return False  # ONNX Runtime sessions hold their own copies
         a = self.embedder.model.get_input_embeddings().weight
         b = self.reranker.model.get_input_embeddings().weight
         return a is b
@@ -62,6 +64,10 @@ class EmbedRerank:
         dtype: Any = None,
         *,
         reranker_activation: Any = "config",
+        backend: str = "torch",
+        int8_linear: bool = False,
+        session_options: Any = None,
+        providers: Any = None,
     ) -> EmbedRerank:
         """Load both models and deduplicate their word-embedding tables.
 
@@ -75,19 +81,40 @@ class EmbedRerank:
                 embedder's table into the reranker even when they differ (the
                 reranker's scores then change); ``False``: keep two tables.
 
+            backend: ``"torch"`` or ``"onnx"`` (two folders written by ``maxsim export
+                onnx``). With ONNX the two graphs keep their own tables: the
+                exported configs' table digests must be equal when
+                ``share_word_embeddings=True`` (``"force"`` is torch-only).
+            int8_linear / session_options / providers: ONNX backend options, as in
+                :meth:`Embedder.from_pretrained`.
+
         Raises:
             ValueError: tables of different shapes, different tables with
                 ``share_word_embeddings=True``, or a reranker without a table and
                 ``share_word_embeddings=False``.
         """
-        import torch
-        from transformers import AutoModelForSequenceClassification
-
         if share_word_embeddings not in (True, False, "force"):
             raise ValueError(
                 "share_word_embeddings must be True, False or 'force', "
                 f"got {share_word_embeddings!r}"
             )
+        if backend == "onnx":
+            return cls._from_onnx(
+                embedder_path,
+                reranker_path,
+                share_word_embeddings,
+                reranker_activation=reranker_activation,
+                int8_linear=int8_linear,
+                session_options=session_options,
+                providers=providers,
+                device=device,
+                dtype=dtype,
+            )
+        if backend != "torch":
+            raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        import torch
+        from transformers import AutoModelForSequenceClassification
+
         embedder = Embedder.from_pretrained(embedder_path, device=device, dtype=dtype)
         rr_dir = resolve_model_dir(reranker_path)
         rr_model, info = load_backbone(
@@ -99,13 +126,10 @@ class EmbedRerank:
         )
         from ._backbone import load_tokenizer
 
-        activation = reranker_activation
-        if isinstance(activation, str) and activation == "config":
-            activation = Reranker.default_activation(rr_model.config)
-        reranker = Reranker(
+        reranker = Reranker.from_torch_model(
             rr_model,
             load_tokenizer(rr_dir),
-            activation=activation,
+            activation=reranker_activation,
             device=device,
             name=os.fspath(reranker_path),
         )
@@ -145,6 +169,37 @@ class EmbedRerank:
             saved / 2**20,
         )
         return cls(embedder, reranker, memory_saved_bytes=saved)
+
+    @classmethod
+    def _from_onnx(
+        cls,
+        embedder_path: str | os.PathLike[str],
+        reranker_path: str | os.PathLike[str],
+        share_word_embeddings: bool | str,
+        **options: Any,
+    ) -> EmbedRerank:
+        from ._onnx_folder import word_embedding_digest
+
+        if share_word_embeddings == "force":
+            raise ValueError(
+                "share_word_embeddings='force' changes the reranker's weights: load the torch "
+                "backend, or export a reranker that already holds the embedder's table"
+            )
+        activation = options.pop("reranker_activation")
+        embedder = Embedder.from_pretrained(embedder_path, backend="onnx", **options)
+        reranker = Reranker.from_pretrained(
+            reranker_path, backend="onnx", activation=activation, **options
+        )
+        if share_word_embeddings:
+            a = word_embedding_digest(resolve_model_dir(embedder_path))
+            b = word_embedding_digest(resolve_model_dir(reranker_path))
+            if a is None or b is None or a != b:
+                raise ValueError(
+                    "the embedder's and the reranker's exported word-embedding tables differ "
+                    "(or a folder records none); pass share_word_embeddings=False to load "
+                    "them as two models"
+                )
+        return cls(embedder, reranker)
 
     # ------------------------------------------------------------------ roles
     def embed(self, texts: str | list[str], is_query: bool = False, **kwargs: Any) -> np.ndarray:

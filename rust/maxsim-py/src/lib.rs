@@ -16,6 +16,7 @@ mod args;
 mod binary;
 mod errors;
 mod float;
+mod index;
 mod reduced;
 mod runtime;
 
@@ -26,5 +27,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     float::register(m)?;
     binary::register(m)?;
     reduced::register(m)?;
+    index::register(m)?;
     Ok(())
 }

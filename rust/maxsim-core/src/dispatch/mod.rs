@@ -14,7 +14,7 @@
 //! (see [`Kernel::is_verified`]).
 //!
 //! Adding an ISA: a folder under `arch/` whose `mod.rs` returns its table, a
-//! [`Kernel`] variant, one line in [`build`], and its feature probe in [`cpu`].
+//! [`Kernel`] variant, one line in `build`, and its feature probe in [`cpu`].
 
 pub mod cpu;
 mod hamming;
@@ -23,7 +23,8 @@ mod table;
 pub use cpu::{amx_permission, run_or_skip, Cpu, Env};
 pub use hamming::HammingImpl;
 pub use table::{
-    FloatKernel, HalfKernel, HalfTiles, Int8Kernel, KernelTable, PeakProbe, ScreenKernel, TileShape,
+    CentroidKernel, FloatKernel, HalfKernel, HalfTiles, Int8Kernel, KernelTable, PeakProbe,
+    ScreenKernel, TileShape,
 };
 
 use crate::error::{Error, Result};

@@ -3,6 +3,7 @@
 use super::Kernel;
 use crate::binary::HammingImpl;
 use crate::docs::DocSet;
+use crate::float::argmax::{ArgmaxFn, DotsFn};
 use crate::float::screen::{Scratch, ScreenQuery};
 use crate::float::{PreparedQueries, ScoreOptions};
 use crate::reduced::half::FromF32Fn;
@@ -19,6 +20,16 @@ pub(crate) type DocMaxesFn = unsafe fn(&PreparedQueries, &[f32], &mut [f32]);
 #[derive(Clone, Copy, Debug)]
 pub struct FloatKernel {
     pub(crate) doc_maxes: DocMaxesFn,
+    /// What it is, for `maxsim.info()`.
+    pub name: &'static str,
+}
+
+/// The centroid kernels (`float::argmax`): nearest-centroid assignment and
+/// centroid scores, for the index.
+#[derive(Clone, Copy, Debug)]
+pub struct CentroidKernel {
+    pub(crate) argmax: ArgmaxFn,
+    pub(crate) dots: DotsFn,
     /// What it is, for `maxsim.info()`.
     pub name: &'static str,
 }
@@ -127,6 +138,8 @@ pub struct KernelTable {
     pub kernel: Kernel,
     /// float32 documents.
     pub float: FloatKernel,
+    /// Token rows against centroids (the index's assignment and probing).
+    pub centroids: CentroidKernel,
     /// The screen, where this CPU can run one with this family.
     pub screen: Option<ScreenKernel>,
     /// Whether the scoring entry points use [`KernelTable::screen`]: where
@@ -194,6 +207,7 @@ impl KernelTable {
         }
         vec![
             ("float32", float),
+            ("centroids", self.centroids.name.to_string()),
             ("float16", f16),
             ("bfloat16", bf16),
             ("int8", self.int8.name.to_string()),

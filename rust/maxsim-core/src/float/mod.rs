@@ -8,6 +8,7 @@
 //! produced by one thread in a fixed order, so results are bitwise identical
 //! whatever the thread count — and a query scores the same alone or in a batch.
 
+pub mod argmax;
 pub(crate) mod blocked;
 pub mod screen;
 pub(crate) mod screen_i16;

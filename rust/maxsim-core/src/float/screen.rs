@@ -13,7 +13,7 @@
 //!
 //! Both are within a bound of the exact `s_ij = ⟨q_i, d_j⟩` that depends only
 //! on `q_i`, on `‖d_j‖` and on the norm of `d_j`'s bf16 rounding error, so
-//! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see `ScreenQuery::new`).
+//! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see `Bf16Query::new`).
 //! The kernel screens every token in bf16, keeps per query token the best
 //! four approximate values with their token indices and the fifth-best
 //! value (slightly truncated, to pack each with its token in 32 bits; the

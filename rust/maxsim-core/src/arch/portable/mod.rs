@@ -2,6 +2,7 @@
 //! arrays, for any CPU. They are also the reference the SIMD kernels are
 //! tested against.
 
+pub(crate) mod argmax;
 pub(crate) mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;
@@ -18,6 +19,7 @@ pub(crate) fn table(cpu: &Cpu) -> KernelTable {
             doc_maxes: float::doc_maxes,
             name: "scalar",
         },
+        centroids: argmax::CENTROIDS,
         screen: None,
         screen_on: false,
         f16: reduced::F16,

@@ -1,5 +1,6 @@
 //! NEON (Advanced SIMD) kernels; `sdot` where the CPU has `dotprod`.
 
+pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;
@@ -14,6 +15,7 @@ pub(crate) fn table(cpu: &Cpu) -> KernelTable {
     KernelTable {
         kernel: Kernel::Neon,
         float: float::FLOAT,
+        centroids: argmax::CENTROIDS,
         screen: None,
         screen_on: false,
         f16: reduced::F16,

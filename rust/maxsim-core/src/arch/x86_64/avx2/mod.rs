@@ -1,5 +1,6 @@
 //! AVX2 + FMA kernels.
 
+pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod hamming_lut;
@@ -30,6 +31,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
     KernelTable {
         kernel: Kernel::Avx2,
         float: float::FLOAT,
+        centroids: argmax::CENTROIDS,
         screen,
         screen_on: screen.is_some() && env.bf16_screen.unwrap_or(true),
         f16: if cpu.f16c {

@@ -1,5 +1,6 @@
 //! AVX-512 kernels (F, BW and VL; VNNI, VPOPCNTDQ and BF16 where the CPU has them).
 
+pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod reduced;
@@ -20,6 +21,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
     KernelTable {
         kernel: Kernel::Avx512,
         float: float::FLOAT,
+        centroids: argmax::CENTROIDS,
         screen,
         screen_on: screen.is_some() && env.bf16_screen.unwrap_or(cpu.amd),
         f16: if cpu.f16c {

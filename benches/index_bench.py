@@ -1,0 +1,351 @@
+"""maxsim.Index against exhaustive MaxSim and fast-plaid (PyLate's PLAID).
+
+Two corpora:
+
+* ``scifact``: token embeddings of the MiniLM ColBERT proxy of
+  ``benches/accuracy/reduced_accuracy.py`` (all-MiniLM-L6-v2 last hidden states,
+  L2-normalised, 384-d; documents truncated to 256 word pieces, queries to
+  64; ``--max-docs`` keeps the first documents only);
+* ``synthetic``: clustered unit vectors (``--dim``, 50–200 tokens per
+  document), generated in seeded batches so that neither the index build nor
+  the exhaustive reference holds the corpus (``--tokens``, 10M for the
+  issue's target).
+
+Reported: recall@10 against exhaustive ``maxsim`` MaxSim, NDCG@10 (SciFact),
+queries per second over a batch of all queries on 1 and 2 threads for a grid
+of ``nprobe`` / ``n_candidates`` (fast-plaid: ``n_ivf_probe`` /
+``n_full_scores``), build time, bytes per token, resident memory after open
+(in a fresh process), and how often the certificate holds. Commands::
+
+    HF_HUB_OFFLINE=1 python benches/index_bench.py scifact --cache /tmp/scifact-cache
+    python benches/index_bench.py synthetic --tokens 10000000 --dim 128
+
+Timings are medians of ``--rounds`` rounds, maxsim and fast-plaid alternating.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "accuracy"))
+
+import maxsim  # noqa: E402
+
+K = 10
+
+
+# -- corpora -------------------------------------------------------------------
+
+
+def scifact(args) -> tuple[callable, list[np.ndarray], dict]:
+    import reduced_accuracy as R
+
+    doc_ids, docs, q_ids, queries, qrels = R.load_scifact(args.data)
+    flat, lengths = R.cached(args.cache, "docs256", docs, 256)
+    q_flat, q_lengths = R.cached(args.cache, "queries64", queries, 64)
+    n = min(args.max_docs or len(lengths), len(lengths))
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    doc_list = [flat[offsets[i] : offsets[i + 1]] for i in range(n)]
+    q_off = np.concatenate([[0], np.cumsum(q_lengths)])
+    n_q = min(args.max_queries or len(q_lengths), len(q_lengths))
+    qs = [q_flat[q_off[i] : q_off[i + 1]] for i in range(n_q)]
+    meta = {"doc_ids": doc_ids[:n], "q_ids": q_ids[:n_q], "qrels": qrels, "ndcg": R.ndcg_at_k}
+
+    def batches(size: int):
+        for start in range(0, n, size):
+            yield list(range(start, min(n, start + size))), doc_list[start : start + size]
+
+    return batches, qs, meta
+
+
+def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
+    dim, topics = args.dim, 4096
+    centers = np.random.default_rng(0).standard_normal((topics, dim)).astype(np.float32)
+    centers /= np.linalg.norm(centers, axis=1, keepdims=True)
+    per_batch = 1000
+
+    def make(b: int) -> list[np.ndarray]:
+        rng = np.random.default_rng(1000 + b)
+        docs = []
+        for _ in range(per_batch):
+            n = int(rng.integers(50, 201))
+            # A document mixes a few topics, each token near one of them.
+            own = rng.choice(topics, 8)
+            x = (
+                centers[own[rng.integers(0, 8, n)]]
+                + 0.35 * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim) * 4
+            )
+            docs.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
+        return docs
+
+    n_batches = max(1, round(args.tokens / (125 * per_batch)))
+
+    def batches(size: int):
+        for b in range(n_batches):
+            yield list(range(b * per_batch, (b + 1) * per_batch)), make(b)
+
+    rng = np.random.default_rng(7)
+    qs = []
+    for _ in range(args.queries):
+        own = rng.choice(topics, 4)
+        x = (
+            centers[own[rng.integers(0, 4, 32)]]
+            + 0.35 * rng.standard_normal((32, dim)).astype(np.float32) / np.sqrt(dim) * 4
+        )
+        qs.append((x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32))
+    return batches, qs, {}
+
+
+# -- references ----------------------------------------------------------------
+
+
+def exhaustive(batches, queries, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-k ids and scores of exhaustive MaxSim, merged over streamed batches."""
+    best_s = np.full((len(queries), k), -np.inf, np.float32)
+    best_i = np.full((len(queries), k), -1, np.int64)
+    start = time.perf_counter()
+    for ids, docs in batches(2000):
+        s = maxsim.scores_batch(queries, docs)
+        all_s = np.concatenate([best_s, s], axis=1)
+        all_i = np.concatenate([best_i, np.broadcast_to(np.array(ids), s.shape)], axis=1)
+        order = np.lexsort((all_i, -all_s), axis=1)[:, :k]
+        best_s = np.take_along_axis(all_s, order, 1)
+        best_i = np.take_along_axis(all_i, order, 1)
+    return best_s, best_i, time.perf_counter() - start
+
+
+def recall(got: np.ndarray, ref: np.ndarray) -> float:
+    return float(np.mean([len(set(g[:K]) & set(r[:K])) / K for g, r in zip(got, ref)]))
+
+
+def median_time(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times))
+
+
+RSS_SCRIPT = r"""
+import os, sys, json, numpy as np
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) * 1024
+kind, path, qfile = sys.argv[1:4]
+q = np.load(qfile)
+if kind == "maxsim":
+    import maxsim
+    base = rss()
+    index = maxsim.Index.open(path)
+    index.search(q, 10)
+else:
+    import torch
+    from fast_plaid import search
+    base = rss()
+    index = search.FastPlaid(index=path, device="cpu")
+    index.search(queries_embeddings=torch.from_numpy(q[None]), top_k=10, show_progress=False)
+print(json.dumps({"rss_after_open": rss() - base}))
+"""
+
+
+def rss_after_open(kind: str, path: str, query: np.ndarray) -> int:
+    with tempfile.NamedTemporaryFile(suffix=".npy", delete=False) as f:
+        np.save(f, query)
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_SCRIPT, kind, path, f.name],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])["rss_after_open"]
+
+
+# -- systems -------------------------------------------------------------------
+
+
+def build_maxsim(path: str, batches, dim: int, args) -> tuple[maxsim.Index, float]:
+    import resource
+
+    start = time.perf_counter()
+    index = maxsim.Index.create(path, dim, nbits=args.nbits, store=args.store)
+    first = True
+    for ids, docs in batches(args.batch_docs):
+        if first and args.expected_tokens:
+            index.train(docs, expected_tokens=args.expected_tokens)
+        first = False
+        index.add(ids, docs)
+    took = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(f"maxsim build {took:.1f} s, peak RSS {peak / 2**30:.2f} GiB", file=sys.stderr)
+    return index, took
+
+
+def build_fast_plaid(path: str, batches, args):
+    import torch
+    from fast_plaid import search
+
+    docs = [torch.from_numpy(d) for _, batch in batches(10**9) for d in batch]
+    start = time.perf_counter()
+    index = search.FastPlaid(index=path, device="cpu")
+    index.create(documents_embeddings=docs, nbits=args.nbits, seed=0)
+    took = time.perf_counter() - start
+    print(f"fast-plaid build {took:.1f} s", file=sys.stderr)
+    return index, took
+
+
+def fast_plaid_search(index, queries, nprobe: int, n_full: int, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    q = torch.nn.utils.rnn.pad_sequence([torch.from_numpy(x) for x in queries], batch_first=True)
+    res = index.search(
+        queries_embeddings=q,
+        top_k=K,
+        n_ivf_probe=nprobe,
+        n_full_scores=n_full,
+        show_progress=False,
+        n_processes=threads,
+    )
+    return np.array([[d for d, _ in r] + [-1] * (K - len(r)) for r in res])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("corpus", choices=["scifact", "synthetic"])
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data/scifact"))
+    parser.add_argument("--cache", type=Path, default=None)
+    parser.add_argument("--max-docs", type=int, default=None)
+    parser.add_argument("--max-queries", type=int, default=None)
+    parser.add_argument("--tokens", type=int, default=1_000_000)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--nbits", type=int, default=2)
+    parser.add_argument("--store", default="float16")
+    parser.add_argument("--batch-docs", type=int, default=1000)
+    parser.add_argument("--expected-tokens", type=int, default=None)
+    parser.add_argument("--nprobe", default="2,4,8,16,32")
+    parser.add_argument("--n-candidates", default="64,256,1024")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--fast-plaid", action="store_true")
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    print(f"CPU: {cpu_name()}; maxsim kernel {maxsim.info()['kernel']}", file=sys.stderr)
+
+    batches, queries, meta = (scifact if args.corpus == "scifact" else synthetic)(args)
+    dim = queries[0].shape[1]
+    ref_s, ref_i, exh_time = exhaustive(batches, queries, 100)
+    report: dict = {"corpus": args.corpus, "n_queries": len(queries), "rows": []}
+    ndcg = None
+    if meta:
+        ndcg = lambda ids: meta["ndcg"](  # noqa: E731
+            [[meta["doc_ids"][i] for i in row if i >= 0] for row in ids],
+            meta["q_ids"],
+            meta["qrels"],
+        )
+        report["ndcg_exhaustive"] = ndcg(ref_i)
+    # Exhaustive latency per query (1 and 2 threads), for the speed-up target.
+    docs_all = [d for _, b in batches(10**9) for d in b] if args.corpus == "scifact" else None
+    for t in (1, 2):
+        maxsim.set_num_threads(t)
+        if docs_all is not None:
+            report[f"exhaustive_qps_{t}t"] = 5 / median_time(
+                lambda: [maxsim.topk(q, docs_all, k=K) for q in queries[:5]], 1
+            )
+        else:
+            report[f"exhaustive_qps_{t}t"] = len(queries) / exh_time if t == 2 else None
+    workdir = Path(tempfile.mkdtemp(prefix="index-bench-"))
+    index, build_time = build_maxsim(str(workdir / "maxsim"), batches, dim, args)
+    stats = index.stats()
+    report.update(
+        maxsim_build_s=build_time,
+        bytes_per_token=stats["bytes_per_token"],
+        n_tokens=stats["n_tokens"],
+        n_centroids=stats["n_centroids"],
+        maxsim_rss_after_open=rss_after_open("maxsim", str(workdir / "maxsim"), queries[0]),
+    )
+    fp = None
+    if args.fast_plaid:
+        fp, fp_build = build_fast_plaid(str(workdir / "fp"), batches, args)
+        report["fast_plaid_build_s"] = fp_build
+        report["fast_plaid_rss_after_open"] = rss_after_open(
+            "fast_plaid", str(workdir / "fp"), queries[0]
+        )
+    grid = [
+        (p, c)
+        for p in map(int, args.nprobe.split(","))
+        for c in map(int, args.n_candidates.split(","))
+    ]
+    systems = ["maxsim", "maxsim+exact"] + (["fast-plaid"] if fp else [])
+    for nprobe, ncand in grid:
+        for system in systems:
+            row = {"system": system, "nprobe": nprobe, "n_candidates": ncand}
+            for t in (1, 2):
+                if system == "fast-plaid":
+                    run = lambda p=nprobe, c=ncand, t=t: fast_plaid_search(fp, queries, p, c, t)  # noqa: E731
+                else:
+                    maxsim.set_num_threads(t)
+                    rr = "exact" if system == "maxsim+exact" else None
+                    run = lambda p=nprobe, c=ncand, rr=rr: index.search(  # noqa: E731
+                        queries, K, nprobe=p, n_candidates=c, rerank=rr
+                    )[1]
+                ids = run()
+                row[f"qps_{t}t"] = len(queries) / median_time(run, args.rounds)
+            row["recall@10"] = recall(np.asarray(ids), ref_i)
+            if ndcg:
+                row["ndcg@10"] = ndcg(np.asarray(ids))
+            report["rows"].append(row)
+            print(json.dumps(row), file=sys.stderr)
+    # The certificate at the defaults, and forcing it.
+    maxsim.set_num_threads(2)
+    t = time.perf_counter()
+    _, ids_c, cert = index.search(queries, K, rerank="exact", return_certified=True)
+    report["certified_default_share"] = float(np.mean(cert))
+    report["default_exact_qps_2t"] = len(queries) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    _, ids_e, cert_e = index.search(queries, K, exact=True, return_certified=True)
+    report["forced_exact_qps_2t"] = len(queries) / (time.perf_counter() - t)
+    report["forced_exact_recall"] = recall(ids_e, ref_i)
+    report["forced_exact_certified"] = float(np.mean(cert_e))
+    print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
+    print_table(report)
+    if args.out:
+        args.out.write_text(json.dumps(report, indent=1))
+
+
+def print_table(report: dict) -> None:
+    print("| system | nprobe | n_candidates | recall@10 | NDCG@10 | QPS 1 thread | QPS 2 threads |")
+    print("|---|---|---|---|---|---|---|")
+    for r in report["rows"]:
+        nd = f"{r['ndcg@10']:.4f}" if "ndcg@10" in r else "-"
+        print(
+            f"| {r['system']} | {r['nprobe']} | {r['n_candidates']} | {r['recall@10']:.3f} | {nd} "
+            f"| {r['qps_1t']:.1f} | {r['qps_2t']:.1f} |"
+        )
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+if __name__ == "__main__":
+    gc.disable()  # no collector pauses inside timed rounds
+    main()

