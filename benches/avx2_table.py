@@ -83,8 +83,7 @@ def _report(
         for clock in (0, 1):
             per_round = [a[clock] / b[clock] for a, b in zip(times[num], times[den])]
             cells.append(
-                f"{statistics.median(per_round):.2f}x "
-                f"({min(per_round):.2f}-{max(per_round):.2f})"
+                f"{statistics.median(per_round):.2f}x ({min(per_round):.2f}-{max(per_round):.2f})"
             )
         print(f"| {num} / {den} | {cells[0]} | {cells[1]} |")
 

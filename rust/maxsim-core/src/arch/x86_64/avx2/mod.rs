@@ -18,14 +18,26 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
     ..portable::reduced::F16
 };
 
-/// The `avx2` kernel's table.
+/// The `avx2` kernel's table. Where AMD (Zen 2/3) and Intel (Haswell to
+/// Alder Lake P-cores) differ, the choice follows the vendor:
 ///
-/// The int16 screen (it needs F16C for float16 documents) is on by default:
-/// `vpmaddwd` with its `vpaddd` does twice an FMA's multiply-adds per pair of
-/// vector operations on AVX2 cores, AMD (Zen 2/3: four integer vector pipes
-/// against two FMA pipes) and Intel (Skylake to Alder Lake P-cores: three
-/// integer vector ports against two FMA ports). `MAXSIM_BF16_SCREEN=1|0`
-/// overrides.
+/// * **The int16 screen** (it needs F16C for float16 documents) is on by
+///   default on AMD only. On Zen 2/3 `vpmaddwd` issues on two of the four
+///   vector integer pipes and its accumulating `vpaddd` on the other two, so
+///   a pair does 16 multiply-adds where an FMA does 8 on one of two FMA pipes:
+///   twice the rate, enough to pay for quantizing every document (from the
+///   query sizes in `screen::SCREEN.min_tokens`). On Intel `vpmaddwd` uses
+///   ports 0 and 1, the FMA ports, and the adds then queue on port 5 alone, so
+///   the tile's ceiling is 1.5 times the FMA rate, not measured to pay after
+///   the quantization: off until it is. `MAXSIM_BF16_SCREEN=1|0` overrides;
+///   results are bitwise the same either way.
+/// * **Hamming**: the nibble-table kernel on both. Its L1-resident rate on
+///   Zen 3 is above both the `vpshufb` kernel's and scalar `popcnt`'s
+///   (`examples/hamming_bounds.rs`, BENCHMARKS.md "AVX2 (AMD Zen 3)"), and Zen
+///   3 is scalar `popcnt`'s best case (four per cycle; Intel issues one per
+///   cycle, on port 1: 8 bytes), while Intel issues the lookups it is bound
+///   by at one (Haswell to Skylake, port 5: 16 bytes) or two (Ice Lake and
+///   Alder Lake P-cores, ports 1 and 5) per cycle.
 pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
     let screen = cpu.f16c.then_some(screen::SCREEN);
     KernelTable {
@@ -33,7 +45,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         float: float::FLOAT,
         centroids: argmax::CENTROIDS,
         screen,
-        screen_on: screen.is_some() && env.bf16_screen.unwrap_or(true),
+        screen_on: screen.is_some() && env.bf16_screen.unwrap_or(cpu.amd),
         f16: if cpu.f16c {
             reduced::F16
         } else {
