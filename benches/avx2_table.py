@@ -180,7 +180,7 @@ def reduced_row(threads: int, rounds: int) -> None:
         "float32": docs,
         "bfloat16": maxsim.quantize(docs, "bfloat16"),
         "float16": maxsim.quantize(docs, "float16"),
-        "int8": maxsim.quantize(docs, "int8"),
+        "int8": maxsim.quantize(docs, "int8_per_token"),
     }
     times = _rounds(
         {name: (lambda d=d: maxsim.scores(query, d)) for name, d in stored.items()}, rounds
