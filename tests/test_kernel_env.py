@@ -54,11 +54,12 @@ def test_bf16_screen_switch_gives_bitwise_equal_scores():
     float32, float16 and bfloat16 documents, one query and a batch."""
     script = (
         "import json, numpy as np, ml_dtypes, maxsim\n"
-        "rng = np.random.default_rng(1); q = rng.standard_normal((40, 130)).astype(np.float32)\n"
+        "rng = np.random.default_rng(1); q = rng.standard_normal((60, 130)).astype(np.float32)\n"
         "base = rng.standard_normal((3, 130)).astype(np.float32)\n"
         "d = [rng.standard_normal((n, 130)).astype(np.float32) for n in (1, 6, 7, 300)]\n"
         "d += [np.tile(base, (30, 1))]\n"
-        # 88 query tokens in all: past the 24 from which float16 is screened.
+        # 128 query tokens in all: past the 24 from which the bf16 screen takes
+        # float16 and the 96 from which the int16 screen takes float32.
         "qs = [q, q[::-1], q[:5], np.zeros((3, 130), np.float32) + base[0]]\n"
         "out = []\n"
         "for dtype in (np.float32, np.float16, ml_dtypes.bfloat16):\n"
@@ -76,6 +77,13 @@ def test_bf16_screen_switch_gives_bitwise_equal_scores():
         assert result.returncode == 0, result.stderr
         outputs[flag] = json.loads(result.stdout)
     assert outputs["0"]["path"] == "fp32"
-    has_bf16 = "avx512bf16" in maxsim._native.cpu_features()
-    assert outputs["1"]["path"] == ("bf16-screen" if has_bf16 else "fp32")
+    features = maxsim._native.cpu_features()
+    kernels = maxsim._native.supported_kernels()
+    if "avx512" in kernels and "avx512bf16" in features:
+        expected = "bf16-screen"
+    elif "avx2" in kernels and "f16c" in features:
+        expected = "int16-screen"
+    else:
+        expected = "fp32"
+    assert outputs["1"]["path"] == expected
     assert outputs["0"]["scores"] == outputs["1"]["scores"]

@@ -71,15 +71,16 @@ unsafe fn best_gflops(run: unsafe fn(usize) -> f32, flops_per_step: usize) -> f6
 /// Steps of each chain per timed run (24 M instructions: milliseconds).
 const ITERATIONS: usize = 2_000_000;
 
-/// Best-of-5 single-thread throughput of AVX512_BF16's `vdpbf16ps` on 512-bit
-/// vectors, GFLOP/s (each instruction: 32 products and their sums into 16
-/// float32 lanes, 64 flops). Returns `None` where the CPU lacks AVX512_BF16
-/// (or is not x86-64).
-pub fn bf16_dot_peak_gflops() -> Option<f64> {
+/// Best-of-5 single-thread throughput of the screen's dot product, GFLOP/s
+/// (a product and its sum: 2 flops): AVX512_BF16's `vdpbf16ps` on 512-bit
+/// vectors (64 flops per instruction), or AVX2's `vpmaddwd` with its
+/// accumulating `vpaddd` (32 per pair). Returns `None` where no kernel of this
+/// CPU has a screen.
+pub fn screen_dot_peak_gflops() -> Option<f64> {
     let screen = crate::dispatch::screen_table().ok()?.screen?;
     // SAFETY: a table holds a screen only where this CPU runs its kernels,
     // the only requirement of the target-feature function.
-    Some(unsafe { best_gflops(screen.dot_peak, 64) })
+    Some(unsafe { best_gflops(screen.dot_peak, screen.dot_flops) })
 }
 
 /// Sums `words` with eight independent accumulators (vectorisable; the sum
@@ -138,8 +139,8 @@ mod tests {
     }
 
     #[test]
-    fn bf16_dot_peak_is_measured_where_the_screen_runs() {
-        let peak = bf16_dot_peak_gflops();
+    fn screen_dot_peak_is_measured_where_the_screen_runs() {
+        let peak = screen_dot_peak_gflops();
         assert_eq!(peak.is_some(), crate::float::screen::screen_supported());
         if let Some(gflops) = peak {
             assert!(gflops.is_finite() && gflops > 0.0);

@@ -4,7 +4,8 @@
 //! "binary" codes as `uint8` and says whether their top bits are flipped);
 //! float16 arrives viewed as `uint16`. Everything runs with the GIL released.
 //! Functions that take `impl_name` run a named Hamming implementation
-//! (`portable`, `popcnt`, `avx2-pshufb`, `avx512-vpopcntdq`, `neon-vcnt`)
+//! (`portable`, `popcnt`, `avx2-pshufb`, `avx2-nibble-tables`, `avx512-vpopcntdq`,
+//! `neon-vcnt`)
 //! instead of the one the selected kernel implies; tests and benches use it.
 
 use crate::args::{self, contiguous, into_2d};

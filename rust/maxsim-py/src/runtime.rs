@@ -42,15 +42,16 @@ fn cpu_features() -> Vec<&'static str> {
 
 /// How float scores are computed under the kernel in force: `"bf16-screen"`
 /// (AVX512_BF16 screening: float32 and bfloat16 documents always, float16
-/// documents from 24 query tokens; bitwise the AVX-512 results)
-/// or `"fp32"`.
+/// documents from 24 query tokens; bitwise the AVX-512 results),
+/// `"int16-screen"` (AVX2 `vpmaddwd` screening from 96 query tokens, 512 for
+/// 16-bit documents; bitwise the AVX2 results) or `"fp32"`.
 #[pyfunction]
 fn float_path() -> PyResult<&'static str> {
     let table = dispatch::selected_table().map_err(to_py)?;
-    Ok(if table.screen_in_use().is_some() {
-        "bf16-screen"
-    } else {
-        "fp32"
+    Ok(match table.screen_in_use() {
+        None => "fp32",
+        Some(_) if table.kernel == Kernel::Avx2 => "int16-screen",
+        Some(_) => "bf16-screen",
     })
 }
 
@@ -107,11 +108,15 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
 }
 
 /// Measured single-thread AVX512_BF16 `vdpbf16ps` throughput (GFLOP/s, 64
-/// flops per instruction), or None without AVX512_BF16. Takes a fraction of a
-/// second; releases the GIL.
+/// flops per instruction), or None without AVX512_BF16 (the AVX2 int16
+/// screen's `vpmaddwd` is not a bf16 peak, and bounds no floor: its float32
+/// recompute is not counted). Takes a fraction of a second; releases the GIL.
 #[pyfunction]
 fn bf16_dot_peak_gflops(py: Python<'_>) -> Option<f64> {
-    py.detach(peak::bf16_dot_peak_gflops)
+    if dispatch::screen_kernel().ok()? != Kernel::Avx512 {
+        return None;
+    }
+    py.detach(peak::screen_dot_peak_gflops)
 }
 
 /// Best-of-`passes` memory read bandwidth (GB/s) of `threads` threads

@@ -43,6 +43,10 @@ pub(crate) struct TileKernels {
     pub search_rows: unsafe fn(&[u64], usize, &[u8], usize, &mut [Heap]),
     /// Queries per register block (`R`): `search` is fastest on whole blocks.
     pub block_rows: usize,
+    /// Queries that share each database tile in the drivers: enough to
+    /// amortise whatever a kernel does once per tile, few enough that their
+    /// words and heaps stay in L1 beside it.
+    pub query_block: usize,
 }
 
 /// Distances of `R` query rows (`w` words each, at `q`) to the eight codes of `group`.
@@ -466,6 +470,7 @@ macro_rules! tile_kernels {
             min: min_tile,
             search_rows,
             block_rows: $r,
+            query_block: 64,
         };
     };
 }

@@ -46,7 +46,7 @@ pub fn hamming_with(imp: HammingImpl, a: &Codes<'_>, b: &Codes<'_>) -> Result<Ve
     let a_words = row_words(a);
     let kernels = imp.tiles()?;
     let n_groups = n_b.div_ceil(GROUP);
-    let s = split(n_a, n_groups, threads::num_threads());
+    let s = split(n_a, kernels.query_block, n_groups, threads::num_threads());
     let dst = SharedOut(out.as_mut_ptr() as *mut u32);
     let units: Vec<(usize, usize)> = (0..s.n_query_blocks)
         .flat_map(|bq| (0..s.n_chunks).map(move |c| (bq, c)))

@@ -44,5 +44,5 @@ pub use rescore::{rescore, DbFloat, RescoreTarget, Rescored};
 pub use crate::dispatch::HammingImpl;
 pub use matrix::{hamming, hamming_with};
 pub use maxsim::{maxsim_scores_batch, maxsim_scores_batch_with};
-pub use probe::l1_scan_gbps;
+pub use probe::{l1_scan, l1_scan_gbps, ScanRates};
 pub use search::{search, search_rescore, search_rescore_with, search_with, Neighbors};

@@ -13,8 +13,6 @@ use rayon::prelude::*;
 /// Bytes of database codes per tile: half of a 32 KiB L1D, leaving room for
 /// the block of query words that passes over it.
 const TILE_BYTES: usize = 16 * 1024;
-/// Queries sharing each database tile.
-const QUERY_BLOCK: usize = 64;
 /// Smallest database chunk a search is split into, in groups (4096 codes).
 const MIN_CHUNK_GROUPS: usize = 512;
 
@@ -81,8 +79,15 @@ pub(super) struct Split {
     pub(super) n_chunks: usize,
 }
 
-pub(super) fn split(n_queries: usize, n_groups: usize, n_threads: usize) -> Split {
-    let n_query_blocks = n_queries.div_ceil(QUERY_BLOCK).max(1);
+/// Cuts `n_queries` into blocks of at most `query_block` (each block shares
+/// every database tile) and the database into chunks for the threads.
+pub(super) fn split(
+    n_queries: usize,
+    query_block: usize,
+    n_groups: usize,
+    n_threads: usize,
+) -> Split {
+    let n_query_blocks = n_queries.div_ceil(query_block).max(1);
     let query_block = n_queries.div_ceil(n_query_blocks).max(1);
     let wanted = if n_threads > 1 {
         (4 * n_threads).div_ceil(n_query_blocks)
@@ -160,7 +165,12 @@ pub fn search_with(
     let q_words = row_words(queries);
     let kernels = imp.tiles()?;
     let n_groups = n.div_ceil(GROUP);
-    let s = split(n_queries, n_groups, threads::num_threads());
+    let s = split(
+        n_queries,
+        kernels.query_block,
+        n_groups,
+        threads::num_threads(),
+    );
     let units: Vec<(usize, usize)> = (0..s.n_query_blocks)
         .flat_map(|b| (0..s.n_chunks).map(move |c| (b, c)))
         .collect();

@@ -14,6 +14,9 @@ pub enum HammingImpl {
     Popcnt,
     /// AVX2 `vpshufb` nibble lookup with byte counters and `vpsadbw`.
     Avx2,
+    /// AVX2 `vpshufb` of per-query-byte tables over byte-transposed codes
+    /// (the `vpshufb` kernel for one to three queries and very long codes).
+    Avx2Lut,
     /// AVX-512 `vpopcntq` on interleaved codes (needs AVX512F/BW/VL + VPOPCNTDQ).
     Avx512,
     /// NEON `vcntq_u8`.
@@ -22,8 +25,9 @@ pub enum HammingImpl {
 
 impl HammingImpl {
     /// Every implementation.
-    pub const ALL: [HammingImpl; 5] = [
+    pub const ALL: [HammingImpl; 6] = [
         HammingImpl::Avx512,
+        HammingImpl::Avx2Lut,
         HammingImpl::Avx2,
         HammingImpl::Popcnt,
         HammingImpl::Neon,
@@ -36,6 +40,7 @@ impl HammingImpl {
             HammingImpl::Portable => "portable",
             HammingImpl::Popcnt => "popcnt",
             HammingImpl::Avx2 => "avx2-pshufb",
+            HammingImpl::Avx2Lut => "avx2-nibble-tables",
             HammingImpl::Avx512 => "avx512-vpopcntdq",
             HammingImpl::Neon => "neon-vcnt",
         }
@@ -47,7 +52,7 @@ impl HammingImpl {
         match self {
             HammingImpl::Portable => true,
             HammingImpl::Popcnt => cpu.popcnt,
-            HammingImpl::Avx2 => cpu.avx2_fma,
+            HammingImpl::Avx2 | HammingImpl::Avx2Lut => cpu.avx2_fma,
             HammingImpl::Avx512 => cpu.avx512 && cpu.avx512vpopcntdq,
             HammingImpl::Neon => cpu.neon,
         }
@@ -77,6 +82,8 @@ impl HammingImpl {
             HammingImpl::Popcnt => crate::arch::portable::binary::popcnt::KERNELS,
             #[cfg(target_arch = "x86_64")]
             HammingImpl::Avx2 => crate::arch::x86_64::avx2::binary::KERNELS,
+            #[cfg(target_arch = "x86_64")]
+            HammingImpl::Avx2Lut => crate::arch::x86_64::avx2::hamming_lut::KERNELS,
             #[cfg(target_arch = "x86_64")]
             HammingImpl::Avx512 => crate::arch::x86_64::avx512::binary::KERNELS,
             #[cfg(target_arch = "aarch64")]

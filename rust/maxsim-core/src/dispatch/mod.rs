@@ -128,7 +128,7 @@ fn build(kernel: Kernel, cpu: &Cpu, env: &Env) -> KernelTable {
         #[cfg(target_arch = "x86_64")]
         Kernel::Avx512 => crate::arch::x86_64::avx512::table(cpu, env),
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => crate::arch::x86_64::avx2::table(cpu),
+        Kernel::Avx2 => crate::arch::x86_64::avx2::table(cpu, env),
         #[cfg(target_arch = "aarch64")]
         Kernel::Neon => crate::arch::aarch64::neon::table(cpu),
         // Kernels of another architecture are never supported, so never built.
@@ -161,8 +161,17 @@ pub(crate) fn screen_table() -> Result<&'static KernelTable> {
         .filter_map(|k| table(k).ok())
         .find(|t| t.screen.is_some())
         .ok_or_else(|| {
-            Error::Unsupported("the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16".into())
+            Error::Unsupported(
+                "no screen on this CPU: the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16, the int16 screen AVX2".into(),
+            )
         })
+}
+
+/// The kernel whose screen the `_screened` entry points run: the most
+/// preferred verified kernel this CPU supports that has one (its plain
+/// kernels give the results those entry points must match bitwise).
+pub fn screen_kernel() -> Result<Kernel> {
+    screen_table().map(|t| t.kernel)
 }
 
 /// The best verified kernel this CPU supports, ignoring any override.

@@ -9,7 +9,8 @@ use crate::float::{PreparedQueries, ScoreOptions};
 use crate::reduced::half::FromF32Fn;
 use crate::reduced::half_blocked::HalfDocFn;
 use crate::reduced::quantize::RowsFn;
-use crate::reduced::{HalfFormat, Int8Job};
+use crate::reduced::HalfFormat;
+use crate::reduced::Int8Job;
 
 /// Writes the best similarity of every prepared query token against one
 /// float32 document.
@@ -84,18 +85,41 @@ pub(crate) type ScreenF32Fn =
 pub(crate) type ScreenHalfFn =
     unsafe fn(&PreparedQueries, &ScreenQuery, &[u16], &mut Scratch, &mut [f32]) -> bool;
 
-/// The bf16 screen's kernels (`float::screen`).
+/// A screen's kernels (`float::screen`): low-precision dot products that
+/// choose which float32 dot products to compute, so results stay bitwise
+/// those of the table's float kernels.
 #[derive(Clone, Copy, Debug)]
 pub struct ScreenKernel {
+    /// Builds the screen's query side, or `None` where its bound does not
+    /// apply to these queries (non-finite or huge values).
+    pub(crate) prepare: fn(&PreparedQueries) -> Option<ScreenQuery>,
     pub(crate) f32: ScreenF32Fn,
     pub(crate) f16: ScreenHalfFn,
     pub(crate) bf16: ScreenHalfFn,
-    /// Query vectors the kernel screens at a time (the query layout's blocks).
-    pub block_vectors: usize,
-    /// The throughput probe of the screen's dot-product instruction.
+    /// Whether `bf16` needs an even width (it reads a token's values in pairs, in place).
+    pub bf16_even_dim: bool,
+    /// Query tokens (over all queries of a call) from which the entry points
+    /// screen float32, float16 and bfloat16 documents: below, the plain
+    /// kernel is faster (the screen converts each document per call).
+    pub min_tokens: [usize; 3],
+    /// The throughput probe of the screen's dot-product instruction, and the
+    /// flops one of its steps does (per chain).
     pub(crate) dot_peak: unsafe fn(usize) -> f32,
+    pub(crate) dot_flops: usize,
     /// What it is, for `maxsim.info()`.
     pub name: &'static str,
+}
+
+impl ScreenKernel {
+    /// Query tokens from which documents stored as `format` (`None`:
+    /// float32) are screened.
+    pub fn min_screen_tokens(&self, format: Option<HalfFormat>) -> usize {
+        match format {
+            None => self.min_tokens[0],
+            Some(HalfFormat::F16) => self.min_tokens[1],
+            Some(HalfFormat::Bf16) => self.min_tokens[2],
+        }
+    }
 }
 
 /// A throughput probe: independent FMA chains on the kernel's vectors.
@@ -116,11 +140,11 @@ pub struct KernelTable {
     pub float: FloatKernel,
     /// Token rows against centroids (the index's assignment and probing).
     pub centroids: CentroidKernel,
-    /// The bf16 screen, where this CPU can run it with this family.
+    /// The screen, where this CPU can run one with this family.
     pub screen: Option<ScreenKernel>,
-    /// Whether the scoring entry points use [`KernelTable::screen`]: only
-    /// where `vdpbf16ps` doubles the FMA rate (AMD Zen 4/5), or as
-    /// `MAXSIM_BF16_SCREEN` says. It never changes a result.
+    /// Whether the scoring entry points use [`KernelTable::screen`]: where
+    /// its dot product doubles the FMA rate (see each family's `table`), or
+    /// as `MAXSIM_BF16_SCREEN` says. It never changes a result.
     pub screen_on: bool,
     /// float16 documents.
     pub f16: HalfKernel,
@@ -158,18 +182,25 @@ impl KernelTable {
 
     /// What runs for each kind of work, as `maxsim.info()` prints it.
     pub fn describe(&self) -> Vec<(&'static str, String)> {
-        use crate::float::screen::min_screen_tokens;
         let mut float = self.float.name.to_string();
         let mut f16 = self.f16.name.to_string();
         let mut bf16 = self.bf16.name.to_string();
         if let Some(screen) = self.screen_in_use() {
-            float = format!("{}, exact refine", screen.name);
-            f16 = format!(
-                "{f16}; {} + exact refine from {} query tokens",
-                screen.name,
-                min_screen_tokens(Some(HalfFormat::F16))
-            );
-            bf16 = format!("{} in place + exact refine (even dim)", screen.name);
+            let from =
+                |plain: &str, format: Option<HalfFormat>| match screen.min_screen_tokens(format) {
+                    0 | 1 => format!("{}, exact refine", screen.name),
+                    n => format!(
+                        "{plain}; {} + exact refine from {n} query tokens",
+                        screen.name
+                    ),
+                };
+            float = from(&float, None);
+            f16 = from(&f16, Some(HalfFormat::F16));
+            bf16 = if screen.bf16_even_dim {
+                format!("{} in place + exact refine (even dim)", screen.name)
+            } else {
+                from(&bf16, Some(HalfFormat::Bf16))
+            };
         }
         if let Some(tiles) = &self.bf16_tiles {
             bf16 = format!("{}, else {bf16}", tiles.name);

@@ -11,6 +11,7 @@
 pub mod argmax;
 pub(crate) mod blocked;
 pub mod screen;
+pub(crate) mod screen_i16;
 
 use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
 use crate::docs::DocSet;
@@ -167,8 +168,10 @@ pub fn maxsim_scores_batch_with(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     let kernels = table(kernel)?;
-    if kernels.screen_in_use().is_some() && queries.n_tokens >= screen::min_screen_tokens(None) {
-        return screened(kernels, queries, docs, options);
+    if let Some(screen) = kernels.screen_in_use() {
+        if queries.n_tokens >= screen.min_screen_tokens(None) {
+            return screened(kernels, queries, docs, options);
+        }
     }
     unscreened(kernels, queries, docs, options)
 }
@@ -207,9 +210,12 @@ fn unscreened(
     ))
 }
 
-/// As [`maxsim_scores_batch_with`] with the AVX-512 kernel, always using the
-/// bf16 screen (`screen` module) where it applies. The results are bitwise
-/// those of the AVX-512 float32 kernel. `Unsupported` without AVX512_BF16.
+/// As [`maxsim_scores_batch_with`] with the kernel of [`screen_kernel`],
+/// always using its screen (`screen` module) where it applies. The results
+/// are bitwise those of that kernel's float32 path. `Unsupported` where no
+/// kernel of this CPU has a screen.
+///
+/// [`screen_kernel`]: crate::dispatch::screen_kernel
 pub fn maxsim_scores_batch_screened(
     queries: &PreparedQueries,
     docs: &DocSet<'_, f32>,
@@ -242,7 +248,7 @@ fn screened(
         |scratch, i, maxes| {
             let doc = docs.doc(i);
             // SAFETY: the table's kernels run on this CPU (`table` checked,
-            // and the table holds a screen only with AVX512_BF16); the
+            // and a table holds a screen only where this CPU runs it); the
             // document is a non-empty whole number of `dim`-wide rows (DocSet
             // invariants), `screen_query` was built from `queries` for this
             // screen, and `maxes` has `stride` entries.
@@ -267,11 +273,11 @@ pub(crate) fn screen_query_for(
 ) -> Result<Option<screen::ScreenQuery>> {
     check_dim(doc_dim, queries.dim)?;
     check_floor(options, n_docs)?;
-    let block_vectors = kernels
+    let prepare = kernels
         .screen
         .expect("a screened table has a screen")
-        .block_vectors;
-    Ok(screen::ScreenQuery::new(queries, block_vectors))
+        .prepare;
+    Ok(prepare(queries))
 }
 
 /// Documents must be as wide as the queries.

@@ -13,7 +13,7 @@
 //!
 //! Both are within a bound of the exact `s_ij = ⟨q_i, d_j⟩` that depends only
 //! on `q_i`, on `‖d_j‖` and on the norm of `d_j`'s bf16 rounding error, so
-//! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see `ScreenQuery::new`).
+//! `|a_ij − f_ij| ≤ A_i ‖d‖ + B_i ‖d − d̂‖ + τ` (see `Bf16Query::new`).
 //! The kernel screens every token in bf16, keeps per query token the best
 //! four approximate values with their token indices and the fifth-best
 //! value (slightly truncated, to pack each with its token in 32 bits; the
@@ -26,7 +26,7 @@
 //!   are close; rarely more, found by a second bf16 pass) are recomputed with
 //!   the float32 kernel's own arithmetic, the FMA chain over `k` in order.
 //!
-//! Entry points screen as [`min_screen_tokens`] says.
+//! Entry points screen from the query sizes the table's `ScreenKernel` gives.
 //! The result is the float32 kernel's maximum, bit for bit: the screen only
 //! decides which float32 dot products are worth computing. Inputs the bound
 //! does not cover (non-finite values, norms above 1e18) fall back to the
@@ -42,17 +42,17 @@ use crate::reduced::half::{bf16_bits_to_f32, f32_to_bf16_bits};
 /// Unit roundoff of bf16 (8 significant bits, round to nearest even).
 const BF16_UNIT_ROUNDOFF: f64 = 1.0 / 256.0;
 /// Unit roundoff of f32.
-const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
+pub(crate) const F32_UNIT_ROUNDOFF: f64 = 1.0 / 16_777_216.0;
 /// The smallest normal f32: `vcvtne2ps2bf16` and `vdpbf16ps` flush anything
 /// smaller (inputs, products and partial sums) to zero.
-const F32_MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38;
+pub(crate) const F32_MIN_NORMAL: f64 = 1.175_494_350_822_287_5e-38;
 /// Query and document norms above this fall back to the float32 kernel, so
 /// no product or partial sum can overflow (1e18 · 1e18 ≪ f32::MAX).
 pub(crate) const MAX_NORM: f64 = 1e18;
 
 /// `n u / (1 − n u)`: the relative error bound of any summation of `n` terms
 /// in a format of unit roundoff `u` (Higham, *Accuracy and Stability*, §3.1).
-fn gamma(n: usize, unit_roundoff: f64) -> f64 {
+pub(crate) fn gamma(n: usize, unit_roundoff: f64) -> f64 {
     let nu = n as f64 * unit_roundoff;
     nu / (1.0 - nu)
 }
@@ -68,14 +68,14 @@ fn to_bf16_flushed(x: f32) -> u16 {
     }
 }
 
-/// The query side of the screen, built once per call from a [`PreparedQueries`].
+/// The query side of the bf16 screen, built once per call from a [`PreparedQueries`].
 #[derive(Debug, Clone)]
-pub(crate) struct ScreenQuery {
+pub(crate) struct Bf16Query {
     /// `ceil(dim / 2)`: bf16 pairs per token.
     pub(crate) n_pairs: usize,
     /// `n_pairs × stride` u32 words; word `(p, i)` holds query token `i`'s
     /// dimensions `2p` (low half) and `2p + 1` (high half) in bf16, at
-    /// [`ScreenQuery::vector_pairs`]. Padding is 0.
+    /// [`Bf16Query::vector_pairs`]. Padding is 0.
     pub(crate) pairs: Vec<u32>,
     /// Vectors (of 16 tokens) per block of the layout of `pairs`.
     block_vectors: usize,
@@ -92,7 +92,7 @@ pub(crate) struct ScreenQuery {
     pub(crate) zero: Vec<u16>,
 }
 
-impl ScreenQuery {
+impl Bf16Query {
     /// Builds the bf16 query and its error bounds, or `None` when the bound
     /// does not apply (a non-finite value, or a token norm above [`MAX_NORM`]).
     ///
@@ -112,7 +112,7 @@ impl ScreenQuery {
     /// `τ = 3 dim · min_normal`, each rounded up generously.
     ///
     /// The pairs are laid out for a kernel that screens `block_vectors`
-    /// vectors at a time ([`ScreenQuery::vector_pairs`]).
+    /// vectors at a time ([`Bf16Query::vector_pairs`]).
     pub(crate) fn new(q: &PreparedQueries, block_vectors: usize) -> Option<Self> {
         let (dim, stride) = (q.dim, q.stride);
         let n_pairs = dim.div_ceil(2);
@@ -172,7 +172,7 @@ impl ScreenQuery {
             eps_residual[i] = (rounded_norm * 1.001) as f32;
         }
         let eps_abs = (3.0 * dim as f64 * F32_MIN_NORMAL * 1.001) as f32;
-        Some(ScreenQuery {
+        Some(Bf16Query {
             n_pairs,
             pairs,
             block_vectors,
@@ -185,7 +185,7 @@ impl ScreenQuery {
     }
 }
 
-impl ScreenQuery {
+impl Bf16Query {
     /// Where vector `v`'s pairs are in `pairs`: pair `p` of its lane `l` is
     /// word `base + p * step + l`.
     ///
@@ -248,39 +248,28 @@ pub(crate) fn flushed_residual_bound(dim: usize) -> f32 {
     ((dim as f64).sqrt() * F32_MIN_NORMAL * 1.001) as f32
 }
 
-/// Query tokens (over all queries of a call, masked ones not counted) from
-/// which float16 documents are screened.
-///
-/// The screen converts each document to bf16 once per call. For float16
-/// documents the plain kernel is memory-bound up to one vector of query
-/// tokens (16) and reads half the bytes of float32, so the conversion does
-/// not pay there; from 24 tokens it does (BENCHMARKS.md, "Design
-/// measurements").
-pub const MIN_SCREEN_TOKENS_F16: usize = 24;
-
-/// Query tokens from which documents stored as `format` (`None`: float32)
-/// are screened.
-///
-/// * float32: any query. The conversion streams the document once, ahead of
-///   the screen, faster than the plain kernel's own pass over it, so even a
-///   one-token query gains.
-/// * bfloat16: any query; screened in place, nothing is converted.
-/// * float16: [`MIN_SCREEN_TOKENS_F16`].
-pub fn min_screen_tokens(format: Option<crate::reduced::HalfFormat>) -> usize {
-    match format {
-        Some(crate::reduced::HalfFormat::F16) => MIN_SCREEN_TOKENS_F16,
-        _ => 1,
-    }
+/// A screen's query side, as its kernel's `prepare` builds it.
+pub(crate) enum ScreenQuery {
+    /// The AVX-512 bf16 screen's.
+    Bf16(Bf16Query),
+    /// The AVX2 int16 screen's (`screen_i16`).
+    Int16(super::screen_i16::Int16Query),
 }
 
-/// Per-task scratch of the screen: one document in bf16 pairs.
+/// Per-task scratch of the screens: one document in bf16 or int16 pairs, and
+/// (int16) its per-token dequantisation factors, a block's approximate
+/// values and its extra candidates.
 #[derive(Default)]
 pub(crate) struct Scratch {
     pub(crate) doc_pairs: Vec<u32>,
+    pub(crate) token_scales: Vec<f32>,
+    pub(crate) approx: Vec<f32>,
+    pub(crate) extra: Vec<(u32, u32)>,
 }
 
-/// Whether this CPU can run the screen (AVX-512F/BW/VL and AVX512_BF16),
-/// whether or not the scoring entry points use it by default.
+/// Whether this CPU can run a screen (the bf16 screen: AVX-512F/BW/VL and
+/// AVX512_BF16; the int16 screen: AVX2), whether or not the scoring entry
+/// points use it by default.
 pub fn screen_supported() -> bool {
     crate::dispatch::screen_table().is_ok()
 }

@@ -6,7 +6,7 @@ use crate::dispatch::screen_table;
 use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
 use crate::docs::DocSet;
 use crate::error::Result;
-use crate::float::screen::{min_screen_tokens, Scratch};
+use crate::float::screen::Scratch;
 use crate::float::{
     check_dim, check_floor, drive, screen_query_for, PreparedQueries, ScoreOptions,
 };
@@ -33,11 +33,10 @@ pub fn maxsim_half_batch_with<T: HalfFloat>(
         && kernels
             .bf16_tiles
             .is_some_and(|tiles| (tiles.applies)(queries.dim));
-    if kernels.screen_in_use().is_some()
-        && queries.n_tokens >= min_screen_tokens(Some(T::FORMAT))
-        && !tiles_apply
-    {
-        return screened(kernels, queries, docs, options);
+    if let Some(screen) = kernels.screen_in_use() {
+        if queries.n_tokens >= screen.min_screen_tokens(Some(T::FORMAT)) && !tiles_apply {
+            return screened(kernels, queries, docs, options);
+        }
     }
     unscreened(kernels, queries, docs, options)
 }
@@ -85,10 +84,12 @@ fn unscreened<T: HalfFloat>(
     ))
 }
 
-/// As [`maxsim_half_batch_with`] with the AVX-512 kernel, always using the
-/// bf16 screen (`float::screen`) where it applies (bfloat16 documents need an
-/// even `dim`; others use the plain kernel). The results are bitwise those of
-/// the AVX-512 float16 / bfloat16 kernel. `Unsupported` without AVX512_BF16.
+/// As [`maxsim_half_batch_with`] with the kernel of
+/// [`crate::dispatch::screen_kernel`], always using its screen
+/// (`float::screen`) where it applies (the bf16 screen reads bfloat16
+/// documents in place and needs an even `dim`; others use the plain kernel).
+/// The results are bitwise those of that kernel's float16 / bfloat16 path.
+/// `Unsupported` where no kernel of this CPU has a screen.
 pub fn maxsim_half_batch_screened<T: HalfFloat>(
     queries: &PreparedQueries,
     docs: &DocSet<'_, T>,
@@ -106,13 +107,14 @@ fn screened<T: HalfFloat>(
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     let dim = queries.dim;
+    let screen = kernels.screen.expect("a screened table has a screen");
+    let in_place = T::FORMAT == HalfFormat::Bf16 && screen.bf16_even_dim;
     let screen_query = match screen_query_for(kernels, queries, docs.dim(), docs.len(), &options)? {
-        // A bfloat16 pair must not straddle two tokens.
-        Some(sq) if T::FORMAT == HalfFormat::F16 || dim.is_multiple_of(2) => sq,
+        // A bfloat16 pair read in place must not straddle two tokens.
+        Some(sq) if !in_place || dim.is_multiple_of(2) => sq,
         // Odd widths, or non-finite or huge query values (outside the bound).
         _ => return unscreened(kernels, queries, docs, options),
     };
-    let screen = kernels.screen.expect("a screened table has a screen");
     let screen_doc = match T::FORMAT {
         HalfFormat::F16 => screen.f16,
         HalfFormat::Bf16 => screen.bf16,
@@ -128,9 +130,10 @@ fn screened<T: HalfFloat>(
         |(scratch, plain_scratch), i, maxes| {
             let doc = T::as_bits(docs.doc(i));
             // SAFETY: the table's kernels run on this CPU (`table` checked,
-            // and the table holds a screen only with AVX512_BF16); the
+            // and a table holds a screen only where this CPU runs it); the
             // document is a non-empty whole number of `dim`-wide rows
-            // (DocSet invariants), `dim` is even for bfloat16, `screen_query`
+            // (DocSet invariants), `dim` is even where bfloat16 is read in
+            // place, `screen_query`
             // and `hq` were built from `queries` for these kernels, and
             // `maxes` has `stride` entries.
             unsafe {

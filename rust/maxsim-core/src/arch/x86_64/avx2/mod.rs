@@ -3,12 +3,14 @@
 pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
+pub(crate) mod hamming_lut;
 pub(crate) mod reduced;
+pub(crate) mod screen;
 pub mod vector;
 
 use crate::arch::portable;
 use crate::binary::HammingImpl;
-use crate::dispatch::{Cpu, HalfKernel, Kernel, KernelTable};
+use crate::dispatch::{Cpu, Env, HalfKernel, Kernel, KernelTable};
 
 /// float16 documents on a CPU without F16C: the portable kernel.
 const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
@@ -16,14 +18,34 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
     ..portable::reduced::F16
 };
 
-/// The `avx2` kernel's table.
-pub(crate) fn table(cpu: &Cpu) -> KernelTable {
+/// The `avx2` kernel's table. Where AMD (Zen 2/3) and Intel (Haswell to
+/// Alder Lake P-cores) differ, the choice follows the vendor:
+///
+/// * **The int16 screen** (it needs F16C for float16 documents) is on by
+///   default on AMD only. On Zen 2/3 `vpmaddwd` issues on two of the four
+///   vector integer pipes and its accumulating `vpaddd` on the other two, so
+///   a pair does 16 multiply-adds where an FMA does 8 on one of two FMA pipes:
+///   twice the rate, enough to pay for quantizing every document (from the
+///   query sizes in `screen::SCREEN.min_tokens`). On Intel `vpmaddwd` uses
+///   ports 0 and 1, the FMA ports, and the adds then queue on port 5 alone, so
+///   the tile's ceiling is 1.5 times the FMA rate, not measured to pay after
+///   the quantization: off until it is. `MAXSIM_BF16_SCREEN=1|0` overrides;
+///   results are bitwise the same either way.
+/// * **Hamming**: the nibble-table kernel on both. Its L1-resident rate on
+///   Zen 3 is above both the `vpshufb` kernel's and scalar `popcnt`'s
+///   (`examples/hamming_bounds.rs`, BENCHMARKS.md "AVX2 (AMD Zen 3)"), and Zen
+///   3 is scalar `popcnt`'s best case (four per cycle; Intel issues one per
+///   cycle, on port 1: 8 bytes), while Intel issues the lookups it is bound
+///   by at one (Haswell to Skylake, port 5: 16 bytes) or two (Ice Lake and
+///   Alder Lake P-cores, ports 1 and 5) per cycle.
+pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
+    let screen = cpu.f16c.then_some(screen::SCREEN);
     KernelTable {
         kernel: Kernel::Avx2,
         float: float::FLOAT,
         centroids: argmax::CENTROIDS,
-        screen: None,
-        screen_on: false,
+        screen,
+        screen_on: screen.is_some() && env.bf16_screen.unwrap_or(cpu.amd),
         f16: if cpu.f16c {
             reduced::F16
         } else {
@@ -33,7 +55,7 @@ pub(crate) fn table(cpu: &Cpu) -> KernelTable {
         bf16_tiles: None,
         int8: reduced::INT8,
         int8_alternatives: &[],
-        hamming: HammingImpl::Avx2,
+        hamming: HammingImpl::Avx2Lut,
         quantize_rows: reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",
         fma_peak: Some(float::PEAK),

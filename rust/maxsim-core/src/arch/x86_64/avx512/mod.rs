@@ -44,7 +44,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         hamming: if cpu.avx512vpopcntdq {
             HammingImpl::Avx512
         } else {
-            HammingImpl::Avx2
+            HammingImpl::Avx2Lut
         },
         quantize_rows: super::avx2::reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",

@@ -12,13 +12,13 @@
 //! document's exact (widened) values.
 
 use crate::dispatch::ScreenKernel;
-use crate::float::screen::{flushed_residual_bound, norm_bound, Scratch, ScreenQuery};
+use crate::float::screen::{flushed_residual_bound, norm_bound, Bf16Query, Scratch, ScreenQuery};
 use crate::float::PreparedQueries;
 use crate::vector::prefetch_lines;
 use std::arch::x86_64::*;
 
 /// Query vectors per block: a 32-token query is one block. The screen
-/// query must be laid out for it (`ScreenQuery::new(q, R)`).
+/// query must be laid out for it (`Bf16Query::new(q, R)`).
 const R: usize = 2;
 /// Document tokens per tile of `R` vectors: `R × T` accumulators plus the
 /// block's running state (4 values and 3 indices per vector) fit the 32 ZMM
@@ -56,7 +56,7 @@ use tile::*;
 #[inline(always)]
 unsafe fn doc_maxes<S: Source>(
     q: &PreparedQueries,
-    screen: &ScreenQuery,
+    screen: &Bf16Query,
     mut source: S,
     scratch: &mut Scratch,
     maxes: &mut [f32],
@@ -124,6 +124,9 @@ unsafe fn f32_doc_maxes(
     scratch: &mut Scratch,
     maxes: &mut [f32],
 ) -> bool {
+    let ScreenQuery::Bf16(screen) = screen else {
+        return false;
+    };
     doc_maxes(q, screen, Converted::new(doc, q.dim), scratch, maxes)
 }
 
@@ -139,6 +142,9 @@ unsafe fn f16_doc_maxes(
     scratch: &mut Scratch,
     maxes: &mut [f32],
 ) -> bool {
+    let ScreenQuery::Bf16(screen) = screen else {
+        return false;
+    };
     doc_maxes(
         q,
         screen,
@@ -161,6 +167,9 @@ unsafe fn bf16_doc_maxes(
     scratch: &mut Scratch,
     maxes: &mut [f32],
 ) -> bool {
+    let ScreenQuery::Bf16(screen) = screen else {
+        return false;
+    };
     debug_assert!(q.dim.is_multiple_of(2));
     doc_maxes(q, screen, InPlace::new(bits_as(doc), q.dim), scratch, maxes)
 }
@@ -189,10 +198,19 @@ unsafe fn dot_chains(iterations: usize) -> f32 {
 
 /// The screen's kernels, as the AVX-512 table holds them.
 pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
+    prepare: |q| Bf16Query::new(q, R).map(ScreenQuery::Bf16),
     f32: f32_doc_maxes,
     f16: f16_doc_maxes,
     bf16: bf16_doc_maxes,
-    block_vectors: R,
+    bf16_even_dim: true,
+    // float32: the conversion streams the document once, ahead of the
+    // screen, faster than the plain kernel's own pass over it, so even a
+    // one-token query gains; bfloat16 is screened in place. float16 documents
+    // are read at half the bytes by the plain kernel, which is memory-bound
+    // up to one vector of query tokens (16), so the conversion pays from 24
+    // tokens (BENCHMARKS.md, "Design measurements").
+    min_tokens: [1, 24, 1],
     dot_peak: dot_chains,
+    dot_flops: 64,
     name: "avx512: bf16 screen (vdpbf16ps)",
 };

@@ -25,7 +25,7 @@ pub(super) struct Candidates {
 /// document's token norms and bf16 rounding-error norms.
 #[inline(always)]
 pub(super) unsafe fn candidates(
-    screen: &ScreenQuery,
+    screen: &Bf16Query,
     v: usize,
     state: &Tracked,
     (norm, residual_norm): (f32, f32),
@@ -122,7 +122,7 @@ pub(super) unsafe fn candidates(
 #[inline(always)]
 pub(super) unsafe fn resolve<S: Source>(
     q: &PreparedQueries,
-    screen: &ScreenQuery,
+    screen: &Bf16Query,
     v0: usize,
     states: &[Tracked],
     norms: (f32, f32),
@@ -417,7 +417,7 @@ pub(super) unsafe fn transpose16(rows: [__m512; LANES]) -> [__m512; LANES] {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma")]
 pub(super) unsafe fn rescan<S: Source>(
     q: &PreparedQueries,
-    screen: &ScreenQuery,
+    screen: &Bf16Query,
     v: usize,
     threshold: __m512,
     lanes: __mmask16,

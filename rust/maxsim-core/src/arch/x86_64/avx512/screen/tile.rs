@@ -5,7 +5,7 @@ use super::*;
 /// Screens query vectors `v0..v0 + RR` against every token of the document.
 #[inline(always)]
 pub(super) unsafe fn screen_block<const RR: usize, const TT: usize, S: Source>(
-    screen: &ScreenQuery,
+    screen: &Bf16Query,
     v0: usize,
     doc: &Doc,
     mut visit: Option<&mut S>,

@@ -1,0 +1,129 @@
+//! The screen against the plain kernels of the same family, alternating
+//! rounds in one process: float32, float16 and bfloat16 documents, plain and
+//! screened, and int8, on the fixed workload (one query of `NQ` tokens
+//! against `NDOCS` documents × 300 tokens × 128 dims). Prints per row the
+//! minimum and median ms over the rounds and the ratio of plain float32's
+//! to each (minima: on a shared machine the quietest round), and checks that
+//! each screened row is bitwise its plain row.
+//!
+//! `cargo run --release -p maxsim-core --example screen_ab [threads]`
+//! (`NQ` query tokens, default 32; `NDOCS`, default 1000; `ROUNDS`, default 9;
+//! `ONLY` keeps the rows whose name contains it).
+
+#[allow(dead_code)]
+mod common;
+
+use common::{env_usize, fixed_workload, threads_arg};
+use maxsim_core::dispatch::screen_kernel;
+use maxsim_core::float::{
+    maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+};
+use maxsim_core::reduced::{
+    f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, maxsim_int8_batch_with,
+    quantize_int8, to_half, Int8Docs, Int8Queries,
+};
+use maxsim_core::DocSet;
+use std::time::Instant;
+
+type Run<'a> = Box<dyn Fn() -> Vec<f32> + 'a>;
+
+fn main() {
+    let threads = threads_arg();
+    maxsim_core::set_num_threads(threads).unwrap();
+    let (n_docs, nq) = (env_usize("NDOCS", 1000), env_usize("NQ", 32));
+    let rounds = env_usize("ROUNDS", 9);
+    let w = fixed_workload(7, nq, n_docs);
+    let (data, dim, doc_len) = (&w.data, w.dim, w.doc_len);
+    let kernel = screen_kernel().expect("a CPU with a screen");
+    let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
+    let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
+    let mut data_f16 = vec![f16::ZERO; data.len()];
+    to_half(data, &mut data_f16).unwrap();
+    let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
+    let docs_f16 = DocSet::fixed(&data_f16, n_docs, doc_len, dim).unwrap();
+    let (codes, scales) = quantize_int8(data, dim).unwrap();
+    let int8_docs = Int8Docs::fixed(&codes, &scales, n_docs, doc_len, dim).unwrap();
+    let int8_query = Int8Queries::quantize(&[&w.query], None, dim).unwrap();
+    let none = ScoreOptions::default;
+    let (p, d, db, dh) = (&prepared, &docs, &docs_bf16, &docs_f16);
+    let rows: Vec<(&str, Run)> = vec![
+        (
+            "float32 plain",
+            Box::new(move || maxsim_scores_batch_unscreened(kernel, p, d, none()).unwrap()),
+        ),
+        (
+            "float32 screened",
+            Box::new(move || maxsim_scores_batch_screened(p, d, none()).unwrap()),
+        ),
+        (
+            "bfloat16 plain",
+            Box::new(move || maxsim_half_batch_unscreened(kernel, p, db, none()).unwrap()),
+        ),
+        (
+            "bfloat16 screened",
+            Box::new(move || maxsim_half_batch_screened(p, db, none()).unwrap()),
+        ),
+        (
+            "float16 plain",
+            Box::new(move || maxsim_half_batch_unscreened(kernel, p, dh, none()).unwrap()),
+        ),
+        (
+            "float16 screened",
+            Box::new(move || maxsim_half_batch_screened(p, dh, none()).unwrap()),
+        ),
+        (
+            "int8",
+            Box::new(|| maxsim_int8_batch_with(kernel, &int8_query, &int8_docs, none()).unwrap()),
+        ),
+    ];
+    // `ONLY` keeps the rows whose name contains it (for profiling one).
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let rows: Vec<(&str, Run)> = rows
+        .into_iter()
+        .filter(|(name, _)| name.contains(&only))
+        .collect();
+    let mut times = vec![Vec::new(); rows.len()];
+    let mut outputs: Vec<Vec<f32>> = rows.iter().map(|(_, run)| run()).collect();
+    for _ in 0..rounds {
+        for (i, (_, run)) in rows.iter().enumerate() {
+            let start = Instant::now();
+            outputs[i] = run();
+            times[i].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    println!(
+        "{} threads, {nq} query tokens, {n_docs} documents, {rounds} rounds; screen: {kernel:?}",
+        threads
+    );
+    let stats: Vec<(f64, f64)> = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(f64::total_cmp);
+            (t[0], t[t.len() / 2])
+        })
+        .collect();
+    for (i, (name, _)) in rows.iter().enumerate() {
+        let same = match i {
+            1 | 3 | 5 if only.is_empty() => {
+                let plain = &outputs[i - 1];
+                let equal = plain
+                    .iter()
+                    .zip(&outputs[i])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                if equal {
+                    "bitwise = plain"
+                } else {
+                    "DIFFERS from plain"
+                }
+            }
+            _ => "",
+        };
+        println!(
+            "{name:18} min {:8.2} ms  median {:8.2} ms  x{:.2} (min) x{:.2} (median) vs float32 plain  {same}",
+            stats[i].0,
+            stats[i].1,
+            stats[0].0 / stats[i].0,
+            stats[0].1 / stats[i].1
+        );
+    }
+}
