@@ -204,7 +204,7 @@ impl Bf16Query {
     }
 }
 
-/// The block layout of [`ScreenQuery::pairs`].
+/// The block layout of [`Bf16Query::pairs`].
 struct Layout {
     n_pairs: usize,
     block_vectors: usize,
