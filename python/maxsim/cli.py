@@ -1,4 +1,5 @@
-"""The ``maxsim`` command line: ``maxsim bench`` and ``maxsim info``."""
+"""The ``maxsim`` command line: ``maxsim bench`` and ``maxsim info``; ``maxsim index``,
+``maxsim search`` and ``maxsim eval`` (in :mod:`maxsim.cli_retrieval`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Sequence
 
 from maxsim.bench._common import THREAD_ENV, child_env, skipped_notes
 from maxsim.bench.suites import BINARY_CODES_PER_DOC, DEFAULT_SUITES, SUITES
+from maxsim.cli_retrieval.parser import add_commands as add_retrieval_commands
 
 __all__ = ["THREAD_ENV", "main"]
 
@@ -246,6 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     export = sub.add_parser("export", help="export an encoder to ONNX (maxsim export onnx -h)")
     export.add_argument("format", choices=["onnx"])
     export.add_argument("args", nargs=argparse.REMAINDER, help="MODEL OUT_DIR [--int8] ...")
+    add_retrieval_commands(sub)
     worker = sub.add_parser("_worker")
     worker.add_argument("--suite", choices=SUITES, default="float")
     worker.add_argument("--threads", type=int, required=True)
@@ -254,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     worker.add_argument("--docs", type=int, required=True)
     worker.add_argument("--first", action="store_true")
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):  # index / search / eval
+        raise SystemExit(args.run(args))
     if args.command == "bench":
         if args.repeat < 1 or args.docs < 1:
             bench.error("--repeat and --docs must be >= 1")
