@@ -20,10 +20,11 @@ import numpy as np
 from .errors import CliError, UsageError
 
 BACKENDS = ("auto", "torch", "onnx")
-# Small files that define a model's behaviour: hashed whole. Other files (the
-# weights) enter the fingerprint by name and size only, to keep it fast.
-_HASHED_SUFFIXES = (".json", ".txt", ".model", ".metadata")
+# Files up to this size are hashed whole; larger ones (the weights) by their
+# size and their first and last MiB, which differ between any two trainings
+# or checkpoints, so that a search does not reread gigabytes of weights.
 _HASHED_MAX_BYTES = 4 << 20
+_EDGE_BYTES = 1 << 20
 
 
 def model_dir(name: str) -> Path:
@@ -35,7 +36,8 @@ def model_dir(name: str) -> Path:
 
 
 def fingerprint(folder: Path) -> str:
-    """SHA-256 over the folder's file names and sizes, and the bytes of its small config files."""
+    """SHA-256 over the folder's file names, sizes and contents (large files: their
+    first and last MiB)."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()
@@ -43,8 +45,13 @@ def fingerprint(folder: Path) -> str:
             continue
         size = path.stat().st_size
         digest.update(f"{rel}\0{size}\n".encode())
-        if path.suffix in _HASHED_SUFFIXES and size <= _HASHED_MAX_BYTES:
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as f:
+            if size <= _HASHED_MAX_BYTES:
+                digest.update(f.read())
+            else:
+                digest.update(f.read(_EDGE_BYTES))
+                f.seek(size - _EDGE_BYTES)
+                digest.update(f.read(_EDGE_BYTES))
     return digest.hexdigest()
 
 
