@@ -65,8 +65,9 @@ def _dense_reference(embedder, docs: list[dict], query: str, k: int):
 
 def test_dense_build_search_info(tmp_path, models, data, embedder, capsys) -> None:
     idx = tmp_path / "dense.idx"
-    code, _, err = run(["index", "build", data, idx, "--model", models["embedder"],
-                        "--batch-size", 7], capsys)  # fmt: skip
+    code, _, err = run(
+        ["index", "build", data, idx, "--model", models["embedder"], "--batch-size", 7], capsys
+    )
     assert code == 0, err
     docs = C.read_corpus(data)
     query = "protein expression in human cells"
@@ -110,8 +111,9 @@ def test_search_reads_queries_from_stdin(tmp_path, models, data, capsys, monkeyp
 
 def test_binary_index_rescores_with_stored_float16(tmp_path, models, data, embedder, capsys):
     idx = tmp_path / "binary.idx"
-    code, _, err = run(["index", "build", data, idx, "--model", models["embedder"],
-                        "--kind", "binary"], capsys)  # fmt: skip
+    code, _, err = run(
+        ["index", "build", data, idx, "--model", models["embedder"], "--kind", "binary"], capsys
+    )
     assert code == 0, err
     docs = C.read_corpus(data)
     query = "cancer risk genes"
@@ -132,8 +134,23 @@ def test_colbert_index_equals_exhaustive_maxsim(tmp_path, models, data, capsys) 
     from maxsim.models import ColBERT
 
     idx = tmp_path / "colbert.idx"
-    code, _, err = run(["index", "build", data, idx, "--model", models["colbert"],
-                        "--store", "float32", "--batch-size", 16, "--train-docs", 20], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "index",
+            "build",
+            data,
+            idx,
+            "--model",
+            models["colbert"],
+            "--store",
+            "float32",
+            "--batch-size",
+            16,
+            "--train-docs",
+            20,
+        ],
+        capsys,
+    )
     assert code == 0, err
     docs = C.read_corpus(data)
     model = ColBERT.from_pretrained(models["colbert"])
@@ -159,10 +176,27 @@ def test_eval_with_rerank_matches_references(tmp_path, models, data, embedder, c
 
     out_json = tmp_path / "res" / "results.json"
     plot = tmp_path / "res" / "plot.png"
-    code, out, err = run(["eval", data, "--model", models["embedder"], "--rerank",
-                          models["reranker"], "--candidates", 10, "--top-n", 3,
-                          "--metrics", "ndcg@10,recall@3,mrr@3", "--output", out_json,
-                          "--plot", plot], capsys)  # fmt: skip
+    code, out, err = run(
+        [
+            "eval",
+            data,
+            "--model",
+            models["embedder"],
+            "--rerank",
+            models["reranker"],
+            "--candidates",
+            10,
+            "--top-n",
+            3,
+            "--metrics",
+            "ndcg@10,recall@3,mrr@3",
+            "--output",
+            out_json,
+            "--plot",
+            plot,
+        ],
+        capsys,
+    )
     assert code == 0, err
     result = json.loads(out_json.read_text())
     qrels, _ = read_qrels(data / "qrels" / "test.tsv")
@@ -200,8 +234,19 @@ def test_precomputed_dense_embeddings(tmp_path, models, data, embedder, capsys) 
     docs = C.read_corpus(data)
     np.save(tmp_path / "emb.npy", embedder.embed([C.content(d) for d in docs]))
     idx = tmp_path / "pre.idx"
-    code, _, err = run(["index", "build", data, idx, "--embeddings", tmp_path / "emb.npy",
-                        "--model", models["embedder"]], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "index",
+            "build",
+            data,
+            idx,
+            "--embeddings",
+            tmp_path / "emb.npy",
+            "--model",
+            models["embedder"],
+        ],
+        capsys,
+    )
     assert code == 0, err
     query = "blue house dog"
     code, out, err = run(["search", idx, query, "-k", 4, "--json"], capsys)
@@ -219,15 +264,30 @@ def test_precomputed_colbert_embeddings(tmp_path, models, data, capsys) -> None:
     np.save(tmp_path / "flat.npy", np.concatenate(vecs))
     np.save(tmp_path / "lens.npy", np.array([len(v) for v in vecs], dtype=np.int64))
     idx = tmp_path / "pre.idx"
-    code, _, err = run(["index", "build", data, idx, "--embeddings", tmp_path / "flat.npy",
-                        "--doclens", tmp_path / "lens.npy", "--store", "float32"], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "index",
+            "build",
+            data,
+            idx,
+            "--embeddings",
+            tmp_path / "flat.npy",
+            "--doclens",
+            tmp_path / "lens.npy",
+            "--store",
+            "float32",
+        ],
+        capsys,
+    )
     assert code == 0, err
     # No model recorded: search needs one, and checks its dimension.
     code, _, err = run(["search", idx, "blue house"], capsys)
     assert code == 2 and "--model" in err
     query = "search rank score"
-    code, out, err = run(["search", idx, query, "-k", 3, "--json", "--nprobe", 4096,
-                          "--model", models["colbert"]], capsys)  # fmt: skip
+    code, out, err = run(
+        ["search", idx, query, "-k", 3, "--json", "--nprobe", 4096, "--model", models["colbert"]],
+        capsys,
+    )
     assert code == 0, err
     _, ref_idx = maxsim.topk(model.encode(query, is_query=True), vecs, 3)
     assert [r["id"] for r in json.loads(out)["results"]] == [docs[i]["_id"] for i in ref_idx]
@@ -267,8 +327,9 @@ def test_search_refuses_another_model(tmp_path, models, data, capsys) -> None:
     # A rebuild into the same folder with another model is not a resume.
     code, _, err = run(["index", "build", data, idx, "--model", models["embedder2"]], capsys)
     assert code == 1 and "--overwrite" in err
-    code, _, err = run(["index", "build", data, idx, "--model", models["embedder2"],
-                        "--overwrite"], capsys)  # fmt: skip
+    code, _, err = run(
+        ["index", "build", data, idx, "--model", models["embedder2"], "--overwrite"], capsys
+    )
     assert code == 0, err
 
 
