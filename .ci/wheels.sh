@@ -61,7 +61,11 @@ assert report["overall_tag"] == tag, f"policy {report['overall_tag']}, wheel cla
 assert not report["external_libs"], f"external libraries: {report['external_libs']}"
 assert not report["unsupported_isa"], "needs ISA extensions beyond the baseline"
 EOF
-        unzip -l "$whl" | grep -q "maxsim-$VERSION.dist-info/licenses/LICENSE" ||
+        # Listed into a variable first: `unzip | grep -q` under pipefail fails
+        # whenever grep exits before unzip has written everything (SIGPIPE).
+        local names
+        names=$(unzip -Z1 "$whl")
+        grep -qx "maxsim-$VERSION.dist-info/licenses/LICENSE" <<<"$names" ||
             { echo "$whl: no LICENSE"; return 1; }
     done
     local listing

@@ -229,7 +229,7 @@ def test_argument_errors(tmp_path, corpus) -> None:
         index.add([1, 2], [docs[0], np.zeros((3, 16), np.float32)])
     with pytest.raises(ValueError, match=r"docs\[0\]: has zero tokens \(shape \(0, 32\)"):
         index.add([1], [np.zeros((0, 32), np.float32)])
-    with pytest.raises(TypeError, match=r"docs\[0\]: expected a floating-point array.*int64"):
+    with pytest.raises(TypeError, match=r"docs\[0\]: expected floating-point values.*shape \(3, 32\) dtype int64"):
         index.add([1], [np.zeros((3, 32), np.int64)])
     with pytest.raises(ValueError, match=r"docs\[0\]: contains NaN"):
         index.add([1], [np.full((3, 32), np.nan, np.float32)])

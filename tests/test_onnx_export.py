@@ -79,7 +79,6 @@ def test_killed_export_leaves_nothing(src, tmp_path):
     built in a temporary sibling and renamed); a new export then succeeds."""
     out = tmp_path / "killed"
     code = (
-        "import sys; sys.path.insert(0, 'python')\n"
         "from maxsim.models.export import export_onnx\n"
         f"export_onnx({os.fspath(src)!r}, {os.fspath(out)!r})\n"
     )

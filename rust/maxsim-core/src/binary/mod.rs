@@ -14,7 +14,7 @@
 //! - `arch::*::binary`: one implementation per ISA (AVX-512 VPOPCNTDQ, AVX2
 //!   `vpshufb`, NEON `vcnt`, the portable one and its `POPCNT` build); the
 //!   kernel table says which one runs ([`HammingImpl`]);
-//! - the drivers: [`search`] (exact top-k, and [`search_rescore`]),
+//! - the drivers: [`search()`] (exact top-k, and [`search_rescore`]),
 //!   [`hamming`] (the distance matrix), [`maxsim_scores_batch`] (binary
 //!   MaxSim), and `probe` (the L1 throughput ceiling).
 //!

@@ -14,7 +14,7 @@
 //! (see [`Kernel::is_verified`]).
 //!
 //! Adding an ISA: a folder under `arch/` whose `mod.rs` returns its table, a
-//! [`Kernel`] variant, one line in [`build`], and its feature probe in [`cpu`].
+//! [`Kernel`] variant, one line in `build`, and its feature probe in [`cpu`].
 
 pub mod cpu;
 mod hamming;

@@ -5,7 +5,7 @@
 //! always float32.
 //!
 //! - **float16 / bfloat16** ([`maxsim_half_batch`]): the query stays float32
-//!   ([`PreparedQueries`]); each document tile is widened to float32 inside
+//!   ([`PreparedQueries`](crate::float::PreparedQueries)); each document tile is widened to float32 inside
 //!   the float tile loop of the same ISA (exact; the widening of the next tile
 //!   is interleaved with the multiply-adds of the current one), so results are
 //!   bitwise those of the float32 path on the widened documents (NaN behaves
