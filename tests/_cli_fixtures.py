@@ -15,8 +15,11 @@ from pathlib import Path
 
 import _model_fixtures as F  # (sets HF_HUB_OFFLINE)
 import numpy as np
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# What ``--threads`` sets in the process (maxsim.cli_retrieval.errors.apply_threads).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MAXSIM_NUM_THREADS")
 
 
 def make_beir(folder: Path, n_docs: int = 40, n_queries: int = 8, seed: int = 0) -> Path:
@@ -91,3 +94,25 @@ def popen_cli(args: list[str]) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@pytest.fixture
+def restore_threads():
+    """``--threads N`` run in the test process sets maxsim's, torch's and the OpenMP
+    variables' thread counts (as it should in a command); put them back after."""
+    import maxsim
+
+    saved_env = {k: os.environ.get(k) for k in THREAD_VARS}
+    saved = maxsim.get_num_threads()
+    torch = sys.modules.get("torch")
+    saved_torch = torch.get_num_threads() if torch is not None else None
+    yield
+    maxsim.set_num_threads(saved)
+    torch = sys.modules.get("torch")
+    if torch is not None and saved_torch is not None:
+        torch.set_num_threads(saved_torch)
+    for k, v in saved_env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -308,8 +308,8 @@ def open_or_create(
 
 def build(args: argparse.Namespace) -> int:
     source = resolve_corpus(args.corpus)
+    total = count_corpus(source)  # validates a JSONL corpus before any encoding
     index, encoder, emb = open_or_create(args, source)
-    total = count_corpus(source)
     if index.complete and index.n_docs == total:
         log.info(f"{index.path}: complete ({index.n_docs} documents); nothing to do")
         return 0
@@ -365,6 +365,13 @@ def build(args: argparse.Namespace) -> int:
         raise CliError(
             f"{emb.path}: embeddings for {emb.n_docs} documents, but the corpus has {index.n_docs}"
         )
+    if index.kind == "colbert" and index.colbert_index().stats()["n_segments"] > 1:
+        # One segment per committed batch made the build resumable; search is
+        # faster over one. compact() is one atomic commit: a kill here leaves
+        # the same documents, and the rerun compacts again.
+        log.info(f"{index.path}: merging the index segments")
+        with deferred_interrupts():
+            index.colbert_index().compact()
     index.mark_complete(index.n_docs)
     elapsed = time.perf_counter() - t0
     rate = done / elapsed if elapsed > 0 else 0.0

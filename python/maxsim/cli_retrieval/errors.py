@@ -115,3 +115,11 @@ def run_guarded(command: Callable[[argparse.Namespace], int], args: argparse.Nam
         if isinstance(exc, ImportError):
             print("maxsim: hint: pip install 'maxsim[cli]'", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:  # a framework's own error (torch, onnxruntime, ...)
+        if debug:
+            raise
+        print(
+            f"maxsim: error: {type(exc).__name__}: {exc} (--debug shows the traceback)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE

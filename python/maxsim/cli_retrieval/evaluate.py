@@ -77,8 +77,10 @@ def _build_temporary(args: argparse.Namespace, folder: Path, out: Path) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if (args.index is None) == (args.model is None):
-        raise UsageError("pass exactly one of --index INDEX_DIR and --model MODEL")
+    if args.index is None and args.model is None:
+        raise UsageError("pass --index INDEX_DIR or --model MODEL")
+    if args.index is not None and args.save_index is not None:
+        raise UsageError("--save-index goes with --model (without --index)")
     if args.rerank is None and (args.top_n is not None or args.candidates is not None):
         raise UsageError("--candidates and --top-n go with --rerank")
     if args.rerank is not None:
@@ -205,14 +207,22 @@ def run_eval(args: argparse.Namespace) -> int:
     t_start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="maxsim-eval-") as tmp:
         index_dir = Path(args.index) if args.index else Path(args.save_index or Path(tmp) / "index")
-        if args.model:
+        if not args.index:
             _build_temporary(args, folder, index_dir)
         searcher = Searcher(
             index_dir,
-            model=None,
+            model=args.model if args.index else None,
+            backend=args.backend,
             rerank=args.rerank,
             options=SearchOptions(nprobe=args.nprobe, n_candidates=args.n_candidates),
         )
+        built_from = (searcher.index.settings.get("corpus") or {}).get("path")
+        here = folder / "corpus.jsonl"
+        if built_from and here.exists() and Path(built_from) != here.resolve():
+            log.warning(
+                f"warning: {index_dir} was built from {built_from}, not {here}; "
+                "document ids that differ count as not relevant"
+            )
         depth = max([args.depth] + [cutoff(n) for n in names] + [args.candidates or 0])
         ev = Evaluation(searcher, queries, depth)
         ev.encode_all()

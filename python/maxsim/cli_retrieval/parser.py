@@ -142,6 +142,9 @@ def add_commands(sub: Any) -> None:
         "index",
         help="build an index of a corpus, or describe one",
         description="Build or inspect a retrieval index.",
+        epilog="examples:\n  maxsim index build scifact/ scifact.idx --model "
+        "sentence-transformers/all-MiniLM-L6-v2\n  maxsim index info scifact.idx\n",
+        formatter_class=RAW,
     )
     index_sub = index.add_subparsers(dest="index_command", required=True, metavar="{build,info}")
     b = index_sub.add_parser(
@@ -213,9 +216,13 @@ def add_commands(sub: Any) -> None:
         formatter_class=RAW,
     )
     e.add_argument("dataset", metavar="DATASET", help="BEIR folder")
-    src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--index", metavar="INDEX_DIR", help="an index of the dataset's corpus")
-    src.add_argument("--model", metavar="MODEL", help="build a temporary index with this model")
+    e.add_argument("--index", metavar="INDEX_DIR", help="an index of the dataset's corpus")
+    e.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="without --index: build a temporary index with this model; with --index: "
+        "the query encoder of an index built from --embeddings",
+    )
     e.add_argument("--save-index", metavar="DIR", help="with --model: keep the index built here")
     e.add_argument("--split", default="test", help="qrels/<split>.tsv (default: test)")
     e.add_argument(

@@ -28,6 +28,7 @@ import bisect
 import io
 import json
 import os
+import shutil
 import time
 import zlib
 from pathlib import Path
@@ -119,16 +120,28 @@ class RetrievalIndex:
 
     @classmethod
     def create(cls, path: Path, settings: dict) -> RetrievalIndex:
-        path.mkdir(parents=True, exist_ok=True)
+        """A new, empty index at ``path`` (absent or an empty folder).
+
+        The folder is made beside ``path`` under a hidden name and renamed into
+        place, so that a kill during the creation leaves no half-made ``path``
+        for the rerun to refuse (only a hidden ``.NAME.creating-PID`` folder).
+        """
         if (path / SETTINGS).exists():
             raise CliError(f"{path}: already holds an index")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.parent / f".{path.name}.creating-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir()
         for sub in ("texts", "vectors"):
-            (path / sub).mkdir(exist_ok=True)
+            (staging / sub).mkdir()
         settings = {"format": FORMAT, "version": VERSION, **settings}
         progress = {"docs": 0, "digest": None, "complete": False, "segments": [], "next": 1}
-        write_json(path / PROGRESS, progress)
-        # The settings file goes last: a folder with it is a complete, empty index.
-        write_json(path / SETTINGS, settings)
+        write_json(staging / PROGRESS, progress)
+        write_json(staging / SETTINGS, settings)
+        if path.exists():
+            path.rmdir()  # empty: the caller refuses a folder with files in it
+        os.rename(staging, path)
+        fsync_dir(path.parent)
         return cls(path, settings, progress)
 
     @classmethod
@@ -183,6 +196,9 @@ class RetrievalIndex:
             if (folder / "manifest.json").exists():
                 self._colbert = maxsim.Index.open(folder)
             else:
+                # No manifest: nothing was ever committed there (a kill while
+                # Index.create wrote its first files); start it again.
+                shutil.rmtree(folder, ignore_errors=True)
                 build = self.settings["build"]
                 self._colbert = maxsim.Index.create(
                     folder, self.dim, nbits=build["nbits"], store=build["store"], seed=0
