@@ -19,6 +19,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # What ``--threads`` sets in the process (maxsim.cli_retrieval.errors.apply_threads).
+CAPTURE = {"capture_output": True, "text": True, "timeout": 900}
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MAXSIM_NUM_THREADS")
 
 

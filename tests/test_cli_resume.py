@@ -25,6 +25,7 @@ from maxsim import cli
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytestmark = pytest.mark.usefixtures("restore_threads")
+N_DOCS = 160  # in batches of 2: a kill lands mid-build
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
-    return C.make_beir(tmp_path_factory.mktemp("beir") / "big", n_docs=300, n_queries=2)
+    return C.make_beir(tmp_path_factory.mktemp("beir") / "big", n_docs=N_DOCS, n_queries=2)
 
 
 def committed(idx: Path) -> int:
@@ -93,11 +94,11 @@ def test_dense_build_survives_sigkill_twice(tmp_path, models, data) -> None:
     idx = tmp_path / "killed.idx"
     args = build_args(data, idx, models["embedder"], "--batch-size", 2)
     seen = []
-    for at_least in (20, 120):
+    for at_least in (16, 64):
         proc = C.popen_cli(args)
         seen.append(kill_when(proc, idx, at_least, signal.SIGKILL))
         assert proc.returncode == -signal.SIGKILL
-    assert seen[0] < 300 and seen[1] < 300, "the build finished before the kill"
+    assert seen[0] < N_DOCS and seen[1] < N_DOCS, "the build finished before the kill"
     # What the killed builds left behind opens and searches.
     assert len(search_json(idx, "protein")) == 10
     proc = C.run_cli(args)
@@ -108,7 +109,7 @@ def test_dense_build_survives_sigkill_twice(tmp_path, models, data) -> None:
     from maxsim.cli_retrieval.store import RetrievalIndex
 
     a, b = RetrievalIndex.open(idx), RetrievalIndex.open(clean)
-    assert a.n_docs == b.n_docs == 300 and a.complete
+    assert a.n_docs == b.n_docs == N_DOCS and a.complete
     np.testing.assert_array_equal(a.load_vectors(), b.load_vectors())
     assert search_json(idx, "cancer risk") == search_json(clean, "cancer risk")
 
@@ -118,7 +119,7 @@ def test_colbert_build_survives_sigkill(tmp_path, models, data) -> None:
     extra = ("--batch-size", 2, "--train-docs", 16, "--store", "float32")
     args = build_args(data, idx, models["colbert"], *extra)
     proc = C.popen_cli(args)
-    assert kill_when(proc, idx, 40, signal.SIGKILL) < 300
+    assert kill_when(proc, idx, 40, signal.SIGKILL) < N_DOCS
     proc = C.run_cli(args)
     assert proc.returncode == 0, proc.stderr
     clean = tmp_path / "clean.idx"
@@ -126,10 +127,10 @@ def test_colbert_build_survives_sigkill(tmp_path, models, data) -> None:
     import maxsim
 
     index, reference = maxsim.Index.open(idx / "index"), maxsim.Index.open(clean / "index")
-    assert sorted(index.ids().tolist()) == list(range(300))
+    assert sorted(index.ids().tolist()) == list(range(N_DOCS))
     # The build ends by merging its per-batch segments into one.
     assert index.stats()["n_segments"] == reference.stats()["n_segments"] == 1
-    for got, want in zip(index.get(np.arange(300)), reference.get(np.arange(300))):
+    for got, want in zip(index.get(np.arange(N_DOCS)), reference.get(np.arange(N_DOCS))):
         np.testing.assert_array_equal(got, want)
     assert texts(idx) == texts(clean)
     query = "the effect of treatment on patients"
@@ -144,11 +145,11 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path, models, data) -> None:
     _, err = proc.communicate()
     assert proc.returncode == 130, err
     assert "Run the same command again to resume" in err and "Traceback" not in err
-    assert docs % 2 == 0 and docs < 300
+    assert docs % 2 == 0 and docs < N_DOCS
     proc = C.run_cli(args)
     assert proc.returncode == 0, proc.stderr
     assert f"resuming {idx} after" in proc.stderr
-    assert committed(idx) == 300
+    assert committed(idx) == N_DOCS
 
 
 def _roll_back(idx: Path, n_segments: int) -> None:
