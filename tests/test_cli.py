@@ -76,7 +76,7 @@ def test_help_hides_the_internal_worker(capsys: pytest.CaptureFixture[str]) -> N
         cli.main(["--help"])
     assert exc.value.code == 0
     text = capsys.readouterr().out
-    assert "{bench,info,export}" in text and "--version" in text
+    assert "{bench,info,export,index,search,eval}" in text and "--version" in text
     assert "_worker" not in text
     with pytest.raises(SystemExit) as exc:
         cli.main(["_nope"])

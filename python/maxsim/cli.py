@@ -1,4 +1,5 @@
-"""The ``maxsim`` command line: ``bench``, ``info``, ``export`` and ``--version``.
+"""The ``maxsim`` command line: ``bench``, ``info``, ``export`` and ``--version``;
+``index``, ``search`` and ``eval`` live in :mod:`maxsim.cli_retrieval`.
 
 ``maxsim _worker`` is internal (``maxsim bench`` runs each suite and thread
 count in one) and has its own parser, so it stays out of ``maxsim --help``.
@@ -18,6 +19,7 @@ from typing import Sequence
 from maxsim.bench._common import THREAD_ENV, child_env, skipped_notes
 from maxsim.bench.progress import SuiteProgress, format_duration, read_worker_output
 from maxsim.bench.suites import BINARY_CODES_PER_DOC, DEFAULT_SUITES, SUITES
+from maxsim.cli_retrieval.parser import add_commands as add_retrieval_commands
 
 __all__ = ["THREAD_ENV", "main"]
 
@@ -348,7 +350,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     export = sub.add_parser("export", help="export an encoder to ONNX (maxsim export onnx -h)")
     export.add_argument("format", choices=["onnx"])
     export.add_argument("args", nargs=argparse.REMAINDER, help="MODEL OUT_DIR [--int8] ...")
+    add_retrieval_commands(sub)
     args = parser.parse_args(argv)
+    if hasattr(args, "run"):  # index / search / eval
+        raise SystemExit(args.run(args))
     if args.command == "bench":
         if args.repeat < 1 or args.docs < 1:
             bench.error("--repeat and --docs must be >= 1")
