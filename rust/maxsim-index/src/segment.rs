@@ -31,17 +31,51 @@ use std::sync::OnceLock;
 /// Tokens per parallel encoding task.
 const ENCODE_CHUNK: usize = 4096;
 
+/// Centroid rows (`n × dim`, row-major): computed in memory, or the
+/// `centroids` section of a training file, mapped rather than copied so that
+/// an opened index holds no private copy of its codebook.
+pub enum CentroidRows {
+    Owned(Vec<f32>),
+    File {
+        /// Keeps the bytes `rows` points into alive (a mapping or a heap
+        /// buffer; neither moves while the file is held).
+        _file: Sectioned,
+        rows: *const f32,
+        len: usize,
+    },
+}
+
+// SAFETY: the rows are read only, and the file that owns them is Send + Sync.
+unsafe impl Send for CentroidRows {}
+unsafe impl Sync for CentroidRows {}
+
+impl std::ops::Deref for CentroidRows {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            CentroidRows::Owned(v) => v,
+            // SAFETY: `rows` and `len` came from a checked `slice` of `_file`.
+            CentroidRows::File { rows, len, .. } => unsafe {
+                std::slice::from_raw_parts(*rows, *len)
+            },
+        }
+    }
+}
+
 /// Centroids and residual buckets.
 pub struct Training {
     pub dim: usize,
-    /// `n × dim`, row-major.
-    pub centroids: Vec<f32>,
+    pub centroids: CentroidRows,
     pub codec: Codec,
     l2: OnceLock<PreparedCentroids>,
 }
 
 impl Training {
     pub fn new(dim: usize, centroids: Vec<f32>, codec: Codec) -> Training {
+        Self::with_rows(dim, CentroidRows::Owned(centroids), codec)
+    }
+
+    fn with_rows(dim: usize, centroids: CentroidRows, codec: Codec) -> Training {
         Training {
             dim,
             centroids,
@@ -84,23 +118,34 @@ impl Training {
         size: u64,
         dim: usize,
         nbits: usize,
-        verify: bool,
+        (mmap, verify): (bool, bool),
     ) -> Result<Training> {
-        let f = Sectioned::open(path, Kind::Training, Some(size), false, verify)?;
-        let centroids = f.slice::<f32>("centroids", None)?.to_vec();
-        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+        let f = Sectioned::open(path, Kind::Training, Some(size), mmap, verify)?;
+        let rows = f.slice::<f32>("centroids", None)?;
+        if rows.is_empty() || !rows.len().is_multiple_of(dim) {
             return Err(corrupt(
                 path,
                 "centroids",
-                format!("{} values for dim {dim}", centroids.len()),
+                format!("{} values for dim {dim}", rows.len()),
             ));
         }
+        let (rows, len) = (rows.as_ptr(), rows.len());
         let levels = 1usize << nbits;
-        let cutoffs = f.slice::<f32>("cutoffs", Some(levels - 1))?.to_vec();
-        let weights = f.slice::<f32>("weights", Some(levels))?.to_vec();
+        // Per dimension, or (format version 1) one set shared by all dimensions.
+        let per_dim = f.slice::<f32>("cutoffs", None)?.len() != levels - 1;
+        let scale = if per_dim { dim } else { 1 };
+        let cutoffs = f
+            .slice::<f32>("cutoffs", Some(scale * (levels - 1)))?
+            .to_vec();
+        let weights = f.slice::<f32>("weights", Some(scale * levels))?.to_vec();
         let codec = Codec::new(dim, nbits, cutoffs, weights)
             .map_err(|e| corrupt(path, "cutoffs", e.to_string()))?;
-        Ok(Training::new(dim, centroids, codec))
+        let centroids = CentroidRows::File {
+            _file: f,
+            rows,
+            len,
+        };
+        Ok(Training::with_rows(dim, centroids, codec))
     }
 }
 
