@@ -385,3 +385,65 @@ pub fn write_parts(
         n_deleted: 0,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_reads_per_dimension_and_shared_buckets_mapped_or_not() {
+        let dir = crate::test_dir("training");
+        let (dim, nbits) = (3usize, 1usize);
+        let centroids: Vec<f32> = (0..2 * dim).map(|v| v as f32 * 0.5).collect();
+        // A training written by this build: per-dimension buckets.
+        let codec = Codec::new(
+            dim,
+            nbits,
+            vec![0.1, 0.2, 0.3],
+            vec![-1., 1., -2., 2., -3., 3.],
+        )
+        .unwrap();
+        let path = dir.join("per_dim.bin");
+        let size = Training::new(dim, centroids.clone(), codec.clone())
+            .write(&path)
+            .unwrap();
+        // A format version 1 training: one set of buckets for all dimensions.
+        let shared = dir.join("shared.bin");
+        let shared_size = write(
+            &shared,
+            Kind::Training,
+            &[
+                ("centroids", as_bytes(&centroids)),
+                ("cutoffs", as_bytes(&[0.25f32])),
+                ("weights", as_bytes(&[-0.5f32, 0.5])),
+            ],
+        )
+        .unwrap();
+        for mmap in [true, false] {
+            let t = Training::read(&path, size, dim, nbits, (mmap, true)).unwrap();
+            assert_eq!(&*t.centroids, &centroids[..]);
+            assert_eq!(t.centroid(1), &[1.5, 2.0, 2.5]);
+            assert_eq!(t.codec.cutoffs(), codec.cutoffs());
+            assert_eq!(t.codec.weights(), codec.weights());
+            let t = Training::read(&shared, shared_size, dim, nbits, (mmap, true)).unwrap();
+            assert_eq!(t.codec.cutoffs(), &[0.25; 3]);
+            assert_eq!(t.codec.weights(), &[-0.5, 0.5, -0.5, 0.5, -0.5, 0.5]);
+        }
+        // Buckets of neither shape: a corrupt file naming the field.
+        let bad = dir.join("bad.bin");
+        let bad_size = write(
+            &bad,
+            Kind::Training,
+            &[
+                ("centroids", as_bytes(&centroids)),
+                ("cutoffs", as_bytes(&[0.25f32, 0.5])),
+                ("weights", as_bytes(&[-0.5f32, 0.5])),
+            ],
+        )
+        .unwrap();
+        let err = Training::read(&bad, bad_size, dim, nbits, (true, true))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("cutoffs"), "{err}");
+    }
+}
