@@ -241,6 +241,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--fast-plaid", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the built indexes here and reuse them when present (search-only reruns)",
+    )
     args = parser.parse_args()
     print(f"CPU: {cpu_name()}; maxsim kernel {maxsim.info()['kernel']}", file=sys.stderr)
 
@@ -266,8 +272,12 @@ def main() -> None:
             )
         else:
             report[f"exhaustive_qps_{t}t"] = len(queries) / exh_time if t == 2 else None
-    workdir = Path(tempfile.mkdtemp(prefix="index-bench-"))
-    index, build_time = build_maxsim(str(workdir / "maxsim"), batches, dim, args)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="index-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    if (workdir / "maxsim" / "manifest.json").exists():
+        index, build_time = maxsim.Index.open(str(workdir / "maxsim")), None
+    else:
+        index, build_time = build_maxsim(str(workdir / "maxsim"), batches, dim, args)
     stats = index.stats()
     report.update(
         maxsim_build_s=build_time,
@@ -277,8 +287,13 @@ def main() -> None:
         maxsim_rss_after_open=rss_after_open("maxsim", str(workdir / "maxsim"), queries[0]),
     )
     fp = None
-    if args.fast_plaid:
+    if args.fast_plaid and (workdir / "fp").exists():
+        from fast_plaid import search
+
+        fp, fp_build = search.FastPlaid(index=str(workdir / "fp"), device="cpu"), None
+    elif args.fast_plaid:
         fp, fp_build = build_fast_plaid(str(workdir / "fp"), batches, args)
+    if args.fast_plaid:
         report["fast_plaid_build_s"] = fp_build
         report["fast_plaid_rss_after_open"] = rss_after_open(
             "fast_plaid", str(workdir / "fp"), queries[0]

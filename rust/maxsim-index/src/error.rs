@@ -51,7 +51,7 @@ impl fmt::Display for Error {
                 supported,
             } => write!(
                 f,
-                "{path}: version: format version {found} is not supported (this build reads version {supported}); \
+                "{path}: version: format version {found} is not supported (this build reads versions 1 to {supported}); \
                  open it with the maxsim release that wrote it"
             ),
             Error::Core(e) => write!(f, "{e}"),

@@ -223,6 +223,8 @@ impl Index {
     /// Commits `manifest`, opens its snapshot and removes what it no longer names.
     fn commit(&self, mut manifest: Manifest, old: &Snapshot) -> Result<()> {
         manifest.generation = old.manifest.generation + 1;
+        // Files this build writes may need this build's version to be read.
+        manifest.version = crate::manifest::VERSION;
         manifest.commit(&self.dir)?;
         let snapshot = Snapshot::load(&self.dir, manifest, (self.opts.0, false), Some(old))?;
         let manifest = snapshot.manifest.clone();

@@ -16,8 +16,11 @@ use std::path::Path;
 pub const MANIFEST: &str = "manifest.json";
 /// The `format` field of every manifest.
 const FORMAT: &str = "maxsim-index";
-/// The format version this build writes and reads.
-pub const VERSION: u64 = 1;
+/// The format version this build writes; it reads [`OLDEST_VERSION`] up to it.
+/// Version 2: the residual buckets are per dimension (version 1: shared).
+pub const VERSION: u64 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_VERSION: u64 = 1;
 
 /// Full-vector storage kept for exact rerank.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,7 +191,7 @@ impl Manifest {
             .get("version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| corrupt(&path, "version", "missing"))?;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(Error::Version {
                 path: path.display().to_string(),
                 found: version,

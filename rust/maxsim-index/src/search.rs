@@ -195,6 +195,8 @@ struct Scratch {
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+    /// One document's decoded rows (`tokens × dim`), reused.
+    static DECODED: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Snapshot {
@@ -494,29 +496,34 @@ impl Snapshot {
         let chunks: Vec<Result<Vec<f32>>> = ords
             .par_chunks(DECODE_CHUNK)
             .map(|chunk| {
-                let mut flat = Vec::new();
-                let mut offsets = vec![0i64];
-                for &o in chunk {
-                    let (s, d) = self.locate(o);
-                    let v = &views[s];
-                    let (a, b) = v.tokens(d);
-                    let start = flat.len();
-                    flat.resize(start + (b - a) * dim, 0.0);
-                    for (j, t) in (a..b).enumerate() {
-                        let c = v.codes.get(t);
-                        training.codec.decode_add(
-                            &v.residuals[t * bpt..(t + 1) * bpt],
-                            training.centroid(c),
-                            &mut flat[start + j * dim..start + (j + 1) * dim],
-                        );
+                DECODED.with(|cell| {
+                    let mut flat = cell.borrow_mut();
+                    let mut scores = Vec::with_capacity(chunk.len());
+                    // Score one document at a time: the decoded rows stay in one
+                    // per-thread buffer of a document's size, so the heap a search
+                    // leaves behind does not grow with the candidate count.
+                    for &o in chunk {
+                        let (s, d) = self.locate(o);
+                        let v = &views[s];
+                        let (a, b) = v.tokens(d);
+                        flat.clear();
+                        flat.resize((b - a) * dim, 0.0);
+                        for (row, t) in flat.chunks_mut(dim).zip(a..b) {
+                            training.codec.decode_add(
+                                &v.residuals[t * bpt..(t + 1) * bpt],
+                                training.centroid(v.codes.get(t)),
+                                row,
+                            );
+                        }
+                        let offsets = [0i64, (b - a) as i64];
+                        scores.extend(maxsim_scores_batch(
+                            &ctx.prepared,
+                            &DocSet::packed(&flat, &offsets, dim)?,
+                            options,
+                        )?);
                     }
-                    offsets.push((flat.len() / dim) as i64);
-                }
-                Ok(maxsim_scores_batch(
-                    &ctx.prepared,
-                    &DocSet::packed(&flat, &offsets, dim)?,
-                    options,
-                )?)
+                    Ok(scores)
+                })
             })
             .collect();
         let mut out = Vec::with_capacity(ords.len());

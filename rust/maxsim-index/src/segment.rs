@@ -31,17 +31,51 @@ use std::sync::OnceLock;
 /// Tokens per parallel encoding task.
 const ENCODE_CHUNK: usize = 4096;
 
+/// Centroid rows (`n × dim`, row-major): computed in memory, or the
+/// `centroids` section of a training file, mapped rather than copied so that
+/// an opened index holds no private copy of its codebook.
+pub enum CentroidRows {
+    Owned(Vec<f32>),
+    File {
+        /// Keeps the bytes `rows` points into alive (a mapping or a heap
+        /// buffer; neither moves while the file is held).
+        _file: Sectioned,
+        rows: *const f32,
+        len: usize,
+    },
+}
+
+// SAFETY: the rows are read only, and the file that owns them is Send + Sync.
+unsafe impl Send for CentroidRows {}
+unsafe impl Sync for CentroidRows {}
+
+impl std::ops::Deref for CentroidRows {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            CentroidRows::Owned(v) => v,
+            // SAFETY: `rows` and `len` came from a checked `slice` of `_file`.
+            CentroidRows::File { rows, len, .. } => unsafe {
+                std::slice::from_raw_parts(*rows, *len)
+            },
+        }
+    }
+}
+
 /// Centroids and residual buckets.
 pub struct Training {
     pub dim: usize,
-    /// `n × dim`, row-major.
-    pub centroids: Vec<f32>,
+    pub centroids: CentroidRows,
     pub codec: Codec,
     l2: OnceLock<PreparedCentroids>,
 }
 
 impl Training {
     pub fn new(dim: usize, centroids: Vec<f32>, codec: Codec) -> Training {
+        Self::with_rows(dim, CentroidRows::Owned(centroids), codec)
+    }
+
+    fn with_rows(dim: usize, centroids: CentroidRows, codec: Codec) -> Training {
         Training {
             dim,
             centroids,
@@ -84,23 +118,34 @@ impl Training {
         size: u64,
         dim: usize,
         nbits: usize,
-        verify: bool,
+        (mmap, verify): (bool, bool),
     ) -> Result<Training> {
-        let f = Sectioned::open(path, Kind::Training, Some(size), false, verify)?;
-        let centroids = f.slice::<f32>("centroids", None)?.to_vec();
-        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+        let f = Sectioned::open(path, Kind::Training, Some(size), mmap, verify)?;
+        let rows = f.slice::<f32>("centroids", None)?;
+        if rows.is_empty() || !rows.len().is_multiple_of(dim) {
             return Err(corrupt(
                 path,
                 "centroids",
-                format!("{} values for dim {dim}", centroids.len()),
+                format!("{} values for dim {dim}", rows.len()),
             ));
         }
+        let (rows, len) = (rows.as_ptr(), rows.len());
         let levels = 1usize << nbits;
-        let cutoffs = f.slice::<f32>("cutoffs", Some(levels - 1))?.to_vec();
-        let weights = f.slice::<f32>("weights", Some(levels))?.to_vec();
+        // Per dimension, or (format version 1) one set shared by all dimensions.
+        let per_dim = f.slice::<f32>("cutoffs", None)?.len() != levels - 1;
+        let scale = if per_dim { dim } else { 1 };
+        let cutoffs = f
+            .slice::<f32>("cutoffs", Some(scale * (levels - 1)))?
+            .to_vec();
+        let weights = f.slice::<f32>("weights", Some(scale * levels))?.to_vec();
         let codec = Codec::new(dim, nbits, cutoffs, weights)
             .map_err(|e| corrupt(path, "cutoffs", e.to_string()))?;
-        Ok(Training::new(dim, centroids, codec))
+        let centroids = CentroidRows::File {
+            _file: f,
+            rows,
+            len,
+        };
+        Ok(Training::with_rows(dim, centroids, codec))
     }
 }
 
@@ -339,4 +384,66 @@ pub fn write_parts(
         tombstones: None,
         n_deleted: 0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn training_reads_per_dimension_and_shared_buckets_mapped_or_not() {
+        let dir = crate::test_dir("training");
+        let (dim, nbits) = (3usize, 1usize);
+        let centroids: Vec<f32> = (0..2 * dim).map(|v| v as f32 * 0.5).collect();
+        // A training written by this build: per-dimension buckets.
+        let codec = Codec::new(
+            dim,
+            nbits,
+            vec![0.1, 0.2, 0.3],
+            vec![-1., 1., -2., 2., -3., 3.],
+        )
+        .unwrap();
+        let path = dir.join("per_dim.bin");
+        let size = Training::new(dim, centroids.clone(), codec.clone())
+            .write(&path)
+            .unwrap();
+        // A format version 1 training: one set of buckets for all dimensions.
+        let shared = dir.join("shared.bin");
+        let shared_size = write(
+            &shared,
+            Kind::Training,
+            &[
+                ("centroids", as_bytes(&centroids)),
+                ("cutoffs", as_bytes(&[0.25f32])),
+                ("weights", as_bytes(&[-0.5f32, 0.5])),
+            ],
+        )
+        .unwrap();
+        for mmap in [true, false] {
+            let t = Training::read(&path, size, dim, nbits, (mmap, true)).unwrap();
+            assert_eq!(&*t.centroids, &centroids[..]);
+            assert_eq!(t.centroid(1), &[1.5, 2.0, 2.5]);
+            assert_eq!(t.codec.cutoffs(), codec.cutoffs());
+            assert_eq!(t.codec.weights(), codec.weights());
+            let t = Training::read(&shared, shared_size, dim, nbits, (mmap, true)).unwrap();
+            assert_eq!(t.codec.cutoffs(), &[0.25; 3]);
+            assert_eq!(t.codec.weights(), &[-0.5, 0.5, -0.5, 0.5, -0.5, 0.5]);
+        }
+        // Buckets of neither shape: a corrupt file naming the field.
+        let bad = dir.join("bad.bin");
+        let bad_size = write(
+            &bad,
+            Kind::Training,
+            &[
+                ("centroids", as_bytes(&centroids)),
+                ("cutoffs", as_bytes(&[0.25f32, 0.5])),
+                ("weights", as_bytes(&[-0.5f32, 0.5])),
+            ],
+        )
+        .unwrap();
+        let err = Training::read(&bad, bad_size, dim, nbits, (true, true))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("cutoffs"), "{err}");
+    }
 }

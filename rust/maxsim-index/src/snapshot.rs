@@ -41,7 +41,7 @@ impl Snapshot {
                 f.size,
                 manifest.dim,
                 manifest.nbits,
-                verify,
+                (mmap, verify),
             )?)),
             (None, _) => None,
         };
