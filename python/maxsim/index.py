@@ -325,7 +325,9 @@ class Index:
             exact: widen ``nprobe`` until the result is certified to be the
                 exhaustive top-k (needs a float ``store``; implies ``rerank``).
             return_certified: also return a bool per query: the result is
-                provably the exhaustive top-k (computed with ``rerank``).
+                provably the exhaustive top-k. Only exactly scored results can
+                be certified: without ``rerank="exact"`` (or ``exact``) it is
+                always False.
 
         Returns:
             ``(scores, ids)``: float32 and the ids (int64, or an object array of

@@ -53,7 +53,8 @@ pub struct SearchParams {
     pub n_candidates: Option<usize>,
     /// Score the final candidates on the stored full vectors.
     pub rerank: bool,
-    /// Compute the certificate (needs `rerank`).
+    /// Compute the certificate (only with `rerank`; without it the result is
+    /// never certified).
     pub certify: bool,
     /// Widen `nprobe` until the certificate holds (implies `certify`).
     pub exact: bool,
@@ -292,7 +293,9 @@ impl Snapshot {
                     .collect();
             let scores = self.final_scores(training, &ctx, &survivors, rerank)?;
             let mut scored: Vec<(u64, f32)> = survivors.into_iter().zip(scores).collect();
-            let certified = if p.certify || p.exact {
+            // The certificate compares exact scores with upper bounds: on
+            // residual-decoded (approximate) scores it would prove nothing.
+            let certified = if rerank && (p.certify || p.exact) {
                 crate::certify::certify(
                     self,
                     training,
