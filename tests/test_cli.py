@@ -64,7 +64,9 @@ def test_info_prints_json_with_kernel(tmp_path: Path) -> None:
     assert info["kernel"] == maxsim.info()["kernel"]
 
 
-def test_version(tmp_path: Path) -> None:
+def test_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A narrow terminal: argparse's own version action would wrap the path.
+    monkeypatch.setenv("COLUMNS", "30")
     out = _run(["-m", "maxsim.cli", "--version"], tmp_path)
     assert out.returncode == 0, out.stderr
     package = str(Path(maxsim.__file__).resolve().parent)

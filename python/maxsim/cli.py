@@ -286,6 +286,18 @@ def _version() -> str:
     return f"maxsim {maxsim.__version__} from {where} (Python {platform.python_version()})"
 
 
+class _VersionAction(argparse.Action):
+    """``--version``, printed as one line: argparse's own version action wraps
+    the text to the terminal's width, which would split a long install path."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(_version())
+        parser.exit()
+
+
 def _worker_parser() -> argparse.ArgumentParser:
     """``maxsim _worker``: one suite at one thread count, rows as JSON on stdout."""
     worker = argparse.ArgumentParser(prog="maxsim _worker")
@@ -304,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _worker(_worker_parser().parse_args(argv[1:]))
         return
     parser = argparse.ArgumentParser(prog="maxsim", description="maxsim command line")
-    parser.add_argument("--version", action="version", version=_version())
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
     bench = sub.add_parser(
         "bench",
