@@ -1,6 +1,7 @@
 //! Kernel selection, CPU features and the thread pool.
 
 use crate::errors::to_py;
+use maxsim_core::dispatch::ScreenKind;
 use maxsim_core::{dispatch, peak, Kernel};
 use pyo3::prelude::*;
 
@@ -48,11 +49,9 @@ fn cpu_features() -> Vec<&'static str> {
 #[pyfunction]
 fn float_path() -> PyResult<&'static str> {
     let table = dispatch::selected_table().map_err(to_py)?;
-    Ok(match table.screen_in_use() {
-        None => "fp32",
-        Some(_) if table.kernel == Kernel::Avx2 => "int16-screen",
-        Some(_) => "bf16-screen",
-    })
+    Ok(table
+        .screen_in_use()
+        .map_or("fp32", |screen| screen.kind.path()))
 }
 
 /// `[(work, implementation)]` of the kernel table in force (or of the kernel
@@ -113,7 +112,10 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
 /// recompute is not counted). Takes a fraction of a second; releases the GIL.
 #[pyfunction]
 fn bf16_dot_peak_gflops(py: Python<'_>) -> Option<f64> {
-    if dispatch::screen_kernel().ok()? != Kernel::Avx512 {
+    let screen = dispatch::table(dispatch::screen_kernel().ok()?)
+        .ok()?
+        .screen?;
+    if screen.kind != ScreenKind::Bf16 {
         return None;
     }
     py.detach(peak::screen_dot_peak_gflops)

@@ -23,39 +23,72 @@ pub enum HammingImpl {
     Neon,
 }
 
+/// One Hamming implementation's row in [`IMPLS`].
+struct Row {
+    imp: HammingImpl,
+    /// Short name, for benches and diagnostics.
+    name: &'static str,
+    /// Whether this CPU can run it.
+    supported: fn(&Cpu) -> bool,
+    /// Its tile kernels; called only when `supported` holds.
+    tiles: fn() -> TileKernels,
+}
+
+/// `arch::<path>::KERNELS` where the build targets `arch`, else the portable
+/// kernels (never used: such an implementation is never supported there).
+macro_rules! tiles_of {
+    ($arch:literal, $($path:ident)::+) => {{
+        #[cfg(target_arch = $arch)]
+        fn tiles() -> TileKernels {
+            crate::arch::$($path)::+::KERNELS
+        }
+        #[cfg(not(target_arch = $arch))]
+        fn tiles() -> TileKernels {
+            crate::arch::portable::binary::KERNELS
+        }
+        tiles as fn() -> TileKernels
+    }};
+}
+
+/// Every Hamming implementation: the one place one is registered. A kernel
+/// table names the one its kernel runs.
+#[rustfmt::skip]
+const IMPLS: [Row; 6] = [
+    Row { imp: HammingImpl::Avx512, name: "avx512-vpopcntdq", supported: |c| c.avx512 && c.avx512vpopcntdq, tiles: tiles_of!("x86_64", x86_64::avx512::binary) },
+    Row { imp: HammingImpl::Avx2Lut, name: "avx2-nibble-tables", supported: |c| c.avx2_fma, tiles: tiles_of!("x86_64", x86_64::avx2::hamming_lut) },
+    Row { imp: HammingImpl::Avx2, name: "avx2-pshufb", supported: |c| c.avx2_fma, tiles: tiles_of!("x86_64", x86_64::avx2::binary) },
+    Row { imp: HammingImpl::Popcnt, name: "popcnt", supported: |c| c.popcnt, tiles: tiles_of!("x86_64", portable::binary::popcnt) },
+    Row { imp: HammingImpl::Neon, name: "neon-vcnt", supported: |c| c.neon, tiles: tiles_of!("aarch64", aarch64::neon::binary) },
+    Row { imp: HammingImpl::Portable, name: "portable", supported: |_| true, tiles: || crate::arch::portable::binary::KERNELS },
+];
+
 impl HammingImpl {
     /// Every implementation.
-    pub const ALL: [HammingImpl; 6] = [
-        HammingImpl::Avx512,
-        HammingImpl::Avx2Lut,
-        HammingImpl::Avx2,
-        HammingImpl::Popcnt,
-        HammingImpl::Neon,
-        HammingImpl::Portable,
-    ];
+    pub const ALL: [HammingImpl; IMPLS.len()] = {
+        let mut all = [HammingImpl::Portable; IMPLS.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = IMPLS[i].imp;
+            i += 1;
+        }
+        all
+    };
+
+    fn row(self) -> &'static Row {
+        IMPLS
+            .iter()
+            .find(|r| r.imp == self)
+            .expect("every HammingImpl variant has a row in IMPLS")
+    }
 
     /// Short name, for benches and diagnostics.
     pub fn name(self) -> &'static str {
-        match self {
-            HammingImpl::Portable => "portable",
-            HammingImpl::Popcnt => "popcnt",
-            HammingImpl::Avx2 => "avx2-pshufb",
-            HammingImpl::Avx2Lut => "avx2-nibble-tables",
-            HammingImpl::Avx512 => "avx512-vpopcntdq",
-            HammingImpl::Neon => "neon-vcnt",
-        }
+        self.row().name
     }
 
     /// Whether this CPU can run it.
     pub fn is_supported(self) -> bool {
-        let cpu = Cpu::get();
-        match self {
-            HammingImpl::Portable => true,
-            HammingImpl::Popcnt => cpu.popcnt,
-            HammingImpl::Avx2 | HammingImpl::Avx2Lut => cpu.avx2_fma,
-            HammingImpl::Avx512 => cpu.avx512 && cpu.avx512vpopcntdq,
-            HammingImpl::Neon => cpu.neon,
-        }
+        (self.row().supported)(Cpu::get())
     }
 
     /// The implementation `kernel`'s table runs (the portable one for a
@@ -77,19 +110,6 @@ impl HammingImpl {
                 self.name()
             )));
         }
-        Ok(match self {
-            #[cfg(target_arch = "x86_64")]
-            HammingImpl::Popcnt => crate::arch::portable::binary::popcnt::KERNELS,
-            #[cfg(target_arch = "x86_64")]
-            HammingImpl::Avx2 => crate::arch::x86_64::avx2::binary::KERNELS,
-            #[cfg(target_arch = "x86_64")]
-            HammingImpl::Avx2Lut => crate::arch::x86_64::avx2::hamming_lut::KERNELS,
-            #[cfg(target_arch = "x86_64")]
-            HammingImpl::Avx512 => crate::arch::x86_64::avx512::binary::KERNELS,
-            #[cfg(target_arch = "aarch64")]
-            HammingImpl::Neon => crate::arch::aarch64::neon::binary::KERNELS,
-            // Implementations of another architecture are never supported.
-            _ => crate::arch::portable::binary::KERNELS,
-        })
+        Ok((self.row().tiles)())
     }
 }

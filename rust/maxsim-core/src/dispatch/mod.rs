@@ -14,7 +14,8 @@
 //! (see [`Kernel::is_verified`]).
 //!
 //! Adding an ISA: a folder under `arch/` whose `mod.rs` returns its table, a
-//! [`Kernel`] variant, one line in `build`, and its feature probe in [`cpu`].
+//! [`Kernel`] variant and one row in `FAMILIES` (and its feature probe in
+//! [`cpu`] if it needs a new one).
 
 pub mod cpu;
 mod hamming;
@@ -24,14 +25,15 @@ pub use cpu::{amx_permission, run_or_skip, Cpu, Env};
 pub use hamming::HammingImpl;
 pub use table::{
     CentroidKernel, FloatKernel, HalfKernel, HalfTiles, Int8Kernel, KernelTable, PeakProbe,
-    ScreenKernel, TileShape,
+    ScreenKernel, ScreenKind, TileShape,
 };
 
 use crate::error::{Error, Result};
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
-/// A family of kernels, one per instruction set.
+/// A family of kernels, one per instruction set. What the dispatcher knows of
+/// each is its row in `FAMILIES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kernel {
     /// Portable Rust, any CPU.
@@ -47,25 +49,77 @@ pub enum Kernel {
     Neon,
 }
 
+/// One kernel family's row in [`FAMILIES`].
+struct Family {
+    kernel: Kernel,
+    /// The name `MAXSIM_KERNEL` and `maxsim.info()` use.
+    name: &'static str,
+    /// Whether this CPU (and OS) can run it.
+    supported: fn(&Cpu) -> bool,
+    /// Whether it has passed the test suite on real hardware, which default
+    /// selection requires.
+    verified: bool,
+    /// Its table on this CPU; called only when `supported` holds.
+    build: fn(&Cpu, &Env) -> KernelTable,
+}
+
+/// `arch::<path>::table` where the build targets `arch`, else the portable
+/// table (never built: such a kernel is never supported there).
+macro_rules! table_of {
+    ($arch:literal, $($path:ident)::+) => {{
+        #[cfg(target_arch = $arch)]
+        fn build(cpu: &Cpu, env: &Env) -> KernelTable {
+            crate::arch::$($path)::+::table(cpu, env)
+        }
+        #[cfg(not(target_arch = $arch))]
+        fn build(cpu: &Cpu, env: &Env) -> KernelTable {
+            crate::arch::portable::table(cpu, env)
+        }
+        build as fn(&Cpu, &Env) -> KernelTable
+    }};
+}
+
+/// Every kernel family, best first: the one place a kernel is registered and
+/// chosen. Adding an ISA is a folder under `arch/` whose `mod.rs` returns its
+/// table, a [`Kernel`] variant and one row here (plus its feature probe in
+/// [`cpu`] if it needs a new one).
+///
+/// AMX is not verified: no machine the project is tested on has AMX, so its
+/// kernels run only when forced (`MAXSIM_KERNEL=amx`), until
+/// `benches/device_check.sh` passes on one.
+#[rustfmt::skip]
+const FAMILIES: [Family; 5] = [
+    Family { kernel: Kernel::Amx, name: "amx", supported: |c| c.avx512 && c.amx, verified: false, build: table_of!("x86_64", x86_64::amx) },
+    Family { kernel: Kernel::Avx512, name: "avx512", supported: |c| c.avx512, verified: true, build: table_of!("x86_64", x86_64::avx512) },
+    Family { kernel: Kernel::Avx2, name: "avx2", supported: |c| c.avx2_fma, verified: true, build: table_of!("x86_64", x86_64::avx2) },
+    Family { kernel: Kernel::Neon, name: "neon", supported: |c| c.neon, verified: true, build: table_of!("aarch64", aarch64::neon) },
+    Family { kernel: Kernel::Scalar, name: "scalar", supported: |_| true, verified: true, build: crate::arch::portable::table },
+];
+
 impl Kernel {
     /// Every kernel, in order of preference (best first).
-    pub const ALL: [Kernel; 5] = [
-        Kernel::Amx,
-        Kernel::Avx512,
-        Kernel::Avx2,
-        Kernel::Neon,
-        Kernel::Scalar,
-    ];
+    pub const ALL: [Kernel; FAMILIES.len()] = {
+        let mut all = [Kernel::Scalar; FAMILIES.len()];
+        let mut i = 0;
+        while i < all.len() {
+            all[i] = FAMILIES[i].kernel;
+            i += 1;
+        }
+        all
+    };
+
+    /// Its row in [`FAMILIES`] and that row's position.
+    fn family(self) -> (usize, &'static Family) {
+        FAMILIES
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.kernel == self)
+            .expect("every Kernel variant has a row in FAMILIES")
+    }
 
     /// The name used by `MAXSIM_KERNEL` and `maxsim.info()`.
     pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Scalar => "scalar",
-            Kernel::Avx2 => "avx2",
-            Kernel::Avx512 => "avx512",
-            Kernel::Amx => "amx",
-            Kernel::Neon => "neon",
-        }
+        self.family().1.name
     }
 
     /// Parses a kernel name (case-insensitive).
@@ -75,74 +129,45 @@ impl Kernel {
             .into_iter()
             .find(|k| k.name() == lower)
             .ok_or_else(|| {
+                let names: Vec<&str> = Kernel::ALL.iter().rev().map(|k| k.name()).collect();
                 Error::InvalidArgument(format!(
-                    "unknown kernel {name:?}; expected one of scalar, avx2, avx512, amx, neon"
+                    "unknown kernel {name:?}; expected one of {}",
+                    names.join(", ")
                 ))
             })
     }
 
     /// Whether this CPU (and OS) can run the kernel.
     pub fn is_supported(self) -> bool {
-        let cpu = Cpu::get();
-        match self {
-            Kernel::Scalar => true,
-            Kernel::Avx2 => cpu.avx2_fma,
-            Kernel::Avx512 => cpu.avx512,
-            Kernel::Amx => cpu.avx512 && cpu.amx,
-            Kernel::Neon => cpu.neon,
-        }
+        (self.family().1.supported)(Cpu::get())
     }
 
     /// Whether the kernel has passed the test suite on real hardware, which
-    /// default selection requires. The AMX kernels have not: no machine the
-    /// project is tested on has AMX, so they run only when forced
-    /// (`MAXSIM_KERNEL=amx`), until `benches/device_check.sh` passes on one.
+    /// default selection requires (see `FAMILIES`).
     pub fn is_verified(self) -> bool {
-        self != Kernel::Amx
+        self.family().1.verified
     }
 
+    /// Its slot in the table cache and in [`SELECTED`] (0 means none).
     fn id(self) -> u8 {
-        match self {
-            Kernel::Scalar => 1,
-            Kernel::Avx2 => 2,
-            Kernel::Avx512 => 3,
-            Kernel::Amx => 4,
-            Kernel::Neon => 5,
-        }
+        self.family().0 as u8 + 1
     }
 
     fn from_id(id: u8) -> Option<Kernel> {
-        Kernel::ALL.into_iter().find(|k| k.id() == id)
-    }
-}
-
-/// The table of `kernel` on this CPU.
-///
-/// One line per kernel family: this is the only place a kernel is chosen.
-fn build(kernel: Kernel, cpu: &Cpu, env: &Env) -> KernelTable {
-    // Only the x86-64 tables read the environment (MAXSIM_BF16_SCREEN).
-    let _ = env;
-    match kernel {
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Amx => crate::arch::x86_64::amx::table(cpu, env),
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => crate::arch::x86_64::avx512::table(cpu, env),
-        #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => crate::arch::x86_64::avx2::table(cpu, env),
-        #[cfg(target_arch = "aarch64")]
-        Kernel::Neon => crate::arch::aarch64::neon::table(cpu),
-        // Kernels of another architecture are never supported, so never built.
-        _ => crate::arch::portable::table(cpu),
+        FAMILIES
+            .get(usize::from(id).checked_sub(1)?)
+            .map(|f| f.kernel)
     }
 }
 
 /// The table of `kernel`, built on first use; `Unsupported` when this CPU
 /// cannot run it.
 pub fn table(kernel: Kernel) -> Result<&'static KernelTable> {
-    static TABLES: [OnceLock<KernelTable>; 5] = [const { OnceLock::new() }; 5];
+    static TABLES: [OnceLock<KernelTable>; FAMILIES.len()] =
+        [const { OnceLock::new() }; FAMILIES.len()];
     check_supported(kernel, "kernel")?;
-    let slot = &TABLES[kernel.id() as usize - 1];
-    Ok(slot.get_or_init(|| build(kernel, Cpu::get(), Env::get())))
+    let (slot, family) = kernel.family();
+    Ok(TABLES[slot].get_or_init(|| (family.build)(Cpu::get(), Env::get())))
 }
 
 /// The table of the kernel in force.

@@ -85,11 +85,32 @@ pub(crate) type ScreenF32Fn =
 pub(crate) type ScreenHalfFn =
     unsafe fn(&PreparedQueries, &ScreenQuery, &[u16], &mut Scratch, &mut [f32]) -> bool;
 
+/// What a screen's low-precision dot products are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScreenKind {
+    /// AVX512_BF16 `vdpbf16ps` on bfloat16 pairs (`float::screen`).
+    Bf16,
+    /// AVX2 `vpmaddwd` on int16 codes (`float::screen_i16`).
+    Int16,
+}
+
+impl ScreenKind {
+    /// The name `maxsim.float_path()` reports while this screen runs.
+    pub fn path(self) -> &'static str {
+        match self {
+            ScreenKind::Bf16 => "bf16-screen",
+            ScreenKind::Int16 => "int16-screen",
+        }
+    }
+}
+
 /// A screen's kernels (`float::screen`): low-precision dot products that
 /// choose which float32 dot products to compute, so results stay bitwise
 /// those of the table's float kernels.
 #[derive(Clone, Copy, Debug)]
 pub struct ScreenKernel {
+    /// Its dot products.
+    pub kind: ScreenKind,
     /// Builds the screen's query side, or `None` where its bound does not
     /// apply to these queries (non-finite or huge values).
     pub(crate) prepare: fn(&PreparedQueries) -> Option<ScreenQuery>,

@@ -117,11 +117,7 @@ impl Bf16Query {
         let (dim, stride) = (q.dim, q.stride);
         let n_pairs = dim.div_ceil(2);
         let mut pairs = vec![0u32; n_pairs * stride];
-        let layout = Layout {
-            n_pairs,
-            block_vectors,
-            full: stride / 16 / block_vectors * block_vectors,
-        };
+        let layout = PairLayout::<16>::new(n_pairs, block_vectors, stride / 16);
         let mut eps_doc = vec![0.0f32; stride];
         let mut eps_residual = vec![0.0f32; stride];
         let n_vec = stride / 16;
@@ -195,34 +191,43 @@ impl Bf16Query {
     /// instead of striding the whole query width per pair (for a large batch,
     /// one 4 KiB step per pair, every row in the same L1 set).
     pub(crate) fn vector_pairs(&self, v: usize) -> (usize, usize) {
-        Layout {
-            n_pairs: self.n_pairs,
-            block_vectors: self.block_vectors,
-            full: self.screened.len() / self.block_vectors * self.block_vectors,
-        }
-        .vector_pairs(v)
+        PairLayout::<16>::new(self.n_pairs, self.block_vectors, self.screened.len()).vector_pairs(v)
     }
 }
 
-/// The block layout of [`Bf16Query::pairs`].
-struct Layout {
+/// Where a screen query's vectors sit in its pair array ([`Bf16Query::pairs`]
+/// with 16 lanes, `Int16Query::pairs` with 8): the vectors are grouped as the
+/// kernel walks them, blocks of `block_vectors` and then single vectors, each
+/// block's rows contiguous.
+pub(crate) struct PairLayout<const LANES: usize> {
     n_pairs: usize,
     block_vectors: usize,
     /// Vectors in whole blocks.
     full: usize,
 }
 
-impl Layout {
-    fn vector_pairs(&self, v: usize) -> (usize, usize) {
-        let words_per_vector = self.n_pairs * 16;
+impl<const LANES: usize> PairLayout<LANES> {
+    /// The layout of `n_vec` vectors of `n_pairs` pairs each.
+    pub(crate) fn new(n_pairs: usize, block_vectors: usize, n_vec: usize) -> Self {
+        PairLayout {
+            n_pairs,
+            block_vectors,
+            full: n_vec / block_vectors * block_vectors,
+        }
+    }
+
+    /// `(base, step)`: pair `p` of lane `l` of vector `v` is word
+    /// `base + p * step + l`.
+    pub(crate) fn vector_pairs(&self, v: usize) -> (usize, usize) {
+        let words_per_vector = self.n_pairs * LANES;
         if v < self.full {
             let first = v / self.block_vectors * self.block_vectors;
             (
-                first * words_per_vector + (v - first) * 16,
-                self.block_vectors * 16,
+                first * words_per_vector + (v - first) * LANES,
+                self.block_vectors * LANES,
             )
         } else {
-            (v * words_per_vector, 16)
+            (v * words_per_vector, LANES)
         }
     }
 }

@@ -42,7 +42,7 @@
 // kernel that uses them (AVX2).
 #![cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 
-use super::screen::{gamma, F32_MIN_NORMAL, F32_UNIT_ROUNDOFF, MAX_NORM};
+use super::screen::{gamma, PairLayout, F32_MIN_NORMAL, F32_UNIT_ROUNDOFF, MAX_NORM};
 use super::PreparedQueries;
 
 /// Codes are scaled to this L2 norm: below 2^15 with room for a float32
@@ -103,11 +103,7 @@ impl Int16Query {
         let n_pairs = dim.next_multiple_of(CHUNK) / 2;
         // The vectors the kernel walks (the layout's blocks follow them).
         let n_vec = q.n_tokens.div_ceil(LANES);
-        let layout = Layout {
-            n_pairs,
-            block_vectors,
-            full: n_vec / block_vectors * block_vectors,
-        };
+        let layout = PairLayout::<LANES>::new(n_pairs, block_vectors, n_vec);
         let mut pairs = vec![0u32; n_pairs * n_vec * LANES];
         let mut eps_norm = vec![0.0f32; stride];
         let mut eps_scale = vec![0.0f32; stride];
@@ -168,35 +164,8 @@ impl Int16Query {
     /// them (blocks of `block_vectors`, then single vectors), each block's
     /// rows contiguous, so a tile streams its query block.
     pub(crate) fn vector_pairs(&self, v: usize) -> (usize, usize) {
-        Layout {
-            n_pairs: self.n_pairs,
-            block_vectors: self.block_vectors,
-            full: self.screened.len() / self.block_vectors * self.block_vectors,
-        }
-        .vector_pairs(v)
-    }
-}
-
-/// The block layout of [`Int16Query::pairs`].
-struct Layout {
-    n_pairs: usize,
-    block_vectors: usize,
-    /// Vectors in whole blocks.
-    full: usize,
-}
-
-impl Layout {
-    fn vector_pairs(&self, v: usize) -> (usize, usize) {
-        let words_per_vector = self.n_pairs * LANES;
-        if v < self.full {
-            let first = v / self.block_vectors * self.block_vectors;
-            (
-                first * words_per_vector + (v - first) * LANES,
-                self.block_vectors * LANES,
-            )
-        } else {
-            (v * words_per_vector, LANES)
-        }
+        PairLayout::<LANES>::new(self.n_pairs, self.block_vectors, self.screened.len())
+            .vector_pairs(v)
     }
 }
 

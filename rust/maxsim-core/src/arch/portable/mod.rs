@@ -8,11 +8,11 @@ pub(crate) mod float;
 pub(crate) mod reduced;
 
 use crate::binary::HammingImpl;
-use crate::dispatch::{Cpu, FloatKernel, Kernel, KernelTable};
+use crate::dispatch::{Cpu, Env, FloatKernel, Kernel, KernelTable};
 
 /// The scalar kernel's table. On x86-64 its Hamming loop uses `POPCNT`
 /// where the CPU has it (a baseline instruction of every x86-64-v2 CPU).
-pub(crate) fn table(cpu: &Cpu) -> KernelTable {
+pub(crate) fn table(cpu: &Cpu, _env: &Env) -> KernelTable {
     KernelTable {
         kernel: Kernel::Scalar,
         float: FloatKernel {

@@ -7,11 +7,11 @@ pub(crate) mod reduced;
 pub mod vector;
 
 use crate::binary::HammingImpl;
-use crate::dispatch::{Cpu, Kernel, KernelTable};
+use crate::dispatch::{Cpu, Env, Kernel, KernelTable};
 
 /// The `neon` kernel's table. The quantizer runs its portable build, which
 /// LLVM vectorises for NEON (part of the aarch64 baseline).
-pub(crate) fn table(cpu: &Cpu) -> KernelTable {
+pub(crate) fn table(cpu: &Cpu, _env: &Env) -> KernelTable {
     KernelTable {
         kernel: Kernel::Neon,
         float: float::FLOAT,

@@ -19,7 +19,7 @@
 //! token. What it costs per document (quantization, the scan) is paid back
 //! only by enough query tokens: see `SCREEN.min_tokens`.
 
-use crate::dispatch::ScreenKernel;
+use crate::dispatch::{ScreenKernel, ScreenKind};
 use crate::float::screen::{Scratch, ScreenQuery};
 use crate::float::screen_i16::{Int16Query, LANES};
 use crate::float::PreparedQueries;
@@ -176,6 +176,7 @@ unsafe fn dot_chains(iterations: usize) -> f32 {
 
 /// The int16 screen's kernels, as the AVX2 table holds them (with F16C).
 pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
+    kind: ScreenKind::Int16,
     prepare: |q| Int16Query::new(q, R).map(ScreenQuery::Int16),
     f32: f32_doc_maxes,
     f16: f16_doc_maxes,

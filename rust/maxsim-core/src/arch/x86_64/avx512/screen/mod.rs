@@ -11,7 +11,7 @@
 //! recompute the candidates with the float32 kernel's FMA chain over the
 //! document's exact (widened) values.
 
-use crate::dispatch::ScreenKernel;
+use crate::dispatch::{ScreenKernel, ScreenKind};
 use crate::float::screen::{flushed_residual_bound, norm_bound, Bf16Query, Scratch, ScreenQuery};
 use crate::float::PreparedQueries;
 use crate::vector::prefetch_lines;
@@ -198,6 +198,7 @@ unsafe fn dot_chains(iterations: usize) -> f32 {
 
 /// The screen's kernels, as the AVX-512 table holds them.
 pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
+    kind: ScreenKind::Bf16,
     prepare: |q| Bf16Query::new(q, R).map(ScreenQuery::Bf16),
     f32: f32_doc_maxes,
     f16: f16_doc_maxes,
