@@ -8,8 +8,9 @@
 #   py3.9/3.13 the x86_64 wheel in fresh venvs of the oldest and newest CPython
 #              of the machine image's pyenv, with no cargo or rustc on PATH: the
 #              smoke test (maxsim.__version__ == Cargo.toml's), then the core
-#              tests (not the torch/PyLate ones) from a copy of tests/, so that
-#              only the installed wheel is importable; 3.9 on the scalar
+#              tests (not the torch/PyLate ones) and the README/docs Python
+#              blocks from a copy of tests/, so that only the installed wheel
+#              is importable; 3.9 on the scalar
 #              kernel, 3.13 on the best one (the kernels are the same code
 #              under every Python, so each runs once)
 #   aarch64    the aarch64 wheel in an arm64 CPython (Debian's, unpacked from
@@ -117,7 +118,9 @@ x86_wheel_tests() {
     echo "installed the wheel (and numpy) into a fresh venv in $((SECONDS - t0)) s"
     python -m pip install -q --only-binary :all: "${X86_WHEEL}[test,bench]"
     work=$(mktemp -d)
-    cp -r tests benches "$work/"
+    # README.md and docs/ for tests/test_readme_snippets.py: their Python
+    # blocks run against the installed wheel too.
+    cp -r tests benches docs README.md "$work/"
     (
         cd "$work"
         python tests/smoke_wheel.py --version "$VERSION"
