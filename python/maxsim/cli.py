@@ -55,9 +55,9 @@ installs maxsim-cpu, faiss-cpu, usearch and NumKong (these two on Python >=
   from PyPI            pip install 'maxsim[bench]', once maxsim is published
                        there (it is not yet)
 
-time: a full run at the default sizes took 34 minutes of wall time and 15.5
-minutes of CPU time on a 2-vCPU AMD EPYC (Zen 3) shared with other work (load
-average 6 to 13), without torch; about 13 minutes on a quieter run earlier.
+time: a full run at the default sizes took 10 minutes of wall time (13
+minutes of CPU time) on an otherwise idle 2-vCPU AMD EPYC (Zen 3), without
+torch, and 34 minutes on the same machine shared with other work.
 binary is the longest suite. Each suite's table prints as soon as the suite
 ends; meanwhile stderr shows a progress bar on a terminal, one line per
 workload otherwise. Smaller --docs and --repeat shorten the run.
