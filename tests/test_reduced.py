@@ -288,6 +288,47 @@ def test_int8_odd_shapes_masks_floor_batch(rng, dim):
     np.testing.assert_array_equal(maxsim.scores(q, packed[2:5]), maxsim.scores(q, packed)[2:5])
 
 
+def exact_int8(q: np.ndarray, codes: np.ndarray, scales: np.ndarray, offsets) -> np.ndarray:
+    """The documented int8 score from first principles: exact integer dot
+    products of the quantized query and the codes, rounded to float32, times
+    the document scale (float32), the maximum times the query scale, summed
+    in float64 and rounded to float32."""
+    qc, qs = quantize_ref(q)
+    out = []
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        dots = (qc.astype(np.int64) @ codes[lo:hi].astype(np.int64).T).astype(np.float32)
+        best = (dots * scales[lo:hi][None, :]).max(axis=1)
+        total = 0.0
+        for m in best * qs:  # in token order, as the driver sums (numpy sums pairwise)
+            total += float(m)
+        out.append(np.float32(total))
+    return np.array(out, np.float32)
+
+
+@pytest.mark.parametrize("dim", [1, 4, 7, 32, 33, 128])
+def test_int8_user_codes_extremes_exact(rng, kernel, dim):
+    # Codes built by hand may hold -128 (the quantizer never writes it) and
+    # all +-127 (the largest pair sums): every kernel returns the exact score.
+    lengths = [1, 5, 300, 2]
+    n = sum(lengths)
+    patterns = {
+        "random": rng.integers(-128, 128, (n, dim)),
+        "min": np.full((n, dim), -128),
+        "plus127": np.full((n, dim), 127),
+        "alternating": np.where(np.arange(dim) % 2 == 0, 127, -127)[None, :].repeat(n, 0),
+        "extremes": rng.choice([-128, -127, 127], (n, dim)),
+    }
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    scales = rng.uniform(1e-3, 1e-2, n).astype(np.float32)
+    q = normalised(rng, 33, dim)
+    q[0] = -np.abs(q[0])  # an all-negative token meets -128 documents
+    for name, c in patterns.items():
+        codes = c.astype(np.int8)
+        docs = maxsim.PackedDocs(codes, offsets, scales=scales)
+        got = maxsim.scores(q, docs)
+        np.testing.assert_array_equal(got, exact_int8(q, codes, scales, offsets), err_msg=name)
+
+
 def test_int8_float16_query_and_constructor(rng):
     q = normalised(rng, 5, 32)
     x = normalised(rng, 30, 32)

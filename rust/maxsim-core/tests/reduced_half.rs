@@ -65,6 +65,41 @@ fn check_half<T: HalfFloat + Default + Into<f64>>(c: &Case, floor: Option<&[bool
 }
 
 #[test]
+fn bf16_nan_and_extremes_match_float32() {
+    // Odd and even widths, NaN, infinities, the largest finite and
+    // subnormal bfloat16 values, several query blocks: bitwise float32 on
+    // the widened documents.
+    for dim in [15usize, 16, 33] {
+        let mut docs32 = values(3 * 10 * dim, 8 + dim as u64);
+        docs32[5] = f32::NAN; // doc 0, token 0
+        docs32[dim - 1] = f32::INFINITY; // doc 0, token 0, the last dimension
+        for v in &mut docs32[10 * dim..11 * dim] {
+            *v = f32::NAN; // doc 1, token 0: every similarity NaN
+        }
+        docs32[21 * dim - 1] = 3.0e38; // doc 2, token 0, the last dimension
+        docs32[22 * dim] = -3.0e38;
+        docs32[23 * dim + 1] = 1.0e-39;
+        let docs: Vec<bf16> = to_half_vec(&docs32);
+        let wide: Vec<f32> = docs.iter().map(|v| v.to_f32()).collect();
+        let q = values(20 * dim, 9);
+        let prepared = PreparedQueries::new(&[&q], None, dim).unwrap();
+        let set = DocSet::fixed(&docs, 3, 10, dim).unwrap();
+        let wide_set = DocSet::fixed(&wide, 3, 10, dim).unwrap();
+        let options = ScoreOptions::default();
+        for kernel in kernels() {
+            let got = maxsim_half_batch_with(kernel, &prepared, &set, options).unwrap();
+            let want = maxsim_scores_batch_with(kernel, &prepared, &wide_set, options).unwrap();
+            for (a, b) in got.iter().zip(&want) {
+                assert!(
+                    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()),
+                    "{kernel:?} dim {dim}: {a} vs {b}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn half_odd_shapes_all_kernels() {
     let shapes: &[(usize, &[usize], &[usize])] = &[
         (1, &[1], &[1, 2, 3]),

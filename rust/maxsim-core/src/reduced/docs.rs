@@ -34,8 +34,10 @@ pub(super) fn first_invalid_scale(scales: &[f32]) -> Option<usize> {
 
 impl<'a> Int8Docs<'a> {
     /// Pairs codes with scales; every document must have one finite,
-    /// non-negative scale per token. Any int8 code is accepted (the quantizer
-    /// produces `[-127, 127]`; −128 cannot overflow either: `128² · dim < 2³¹`).
+    /// non-negative scale per token. Any int8 code is accepted and scored
+    /// exactly (the quantizer produces `[-127, 127]`; −128 cannot overflow
+    /// either: `128² · dim < 2³¹`, and the AVX2 `vpmaddubsw` kernel, which
+    /// would saturate on a −128 query code, checks the query once per call).
     pub fn new(codes: DocSet<'a, i8>, scales: DocSet<'a, f32>) -> Result<Self> {
         let dim = codes.dim();
         if scales.dim() != 1 {

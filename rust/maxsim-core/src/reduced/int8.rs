@@ -69,6 +69,16 @@ pub unsafe trait I8Dot: Copy {
     const CONV: usize;
     /// Converts `n` codes to document elements (`d_elem` applied to each).
     unsafe fn convert_doc(src: *const i8, dst: *mut Self::DElem, n: usize);
+    /// Converts one row of `dim` codes into `dimp` elements (the whole
+    /// groups `dimp` rounds up to), zero codes padding it.
+    #[inline(always)]
+    unsafe fn convert_row(src: *const i8, dst: *mut Self::DElem, dim: usize, dimp: usize) {
+        Self::convert_doc(src, dst, dim);
+        let pad = Self::d_elem(0);
+        for k in dim..dimp {
+            *dst.add(k) = pad;
+        }
+    }
 }
 
 /// Element index of (lane, j) inside one packed query operand.
@@ -350,13 +360,8 @@ unsafe fn convert_rows<V: I8Dot>(
     dim: usize,
     dimp: usize,
 ) {
-    let pad = V::d_elem(0);
     for r in 0..rows {
-        let out = dst.add(r * dimp);
-        V::convert_doc(src.add(r * dim), out, dim);
-        for k in dim..dimp {
-            *out.add(k) = pad;
-        }
+        V::convert_row(src.add(r * dim), dst.add(r * dimp), dim, dimp);
     }
 }
 

@@ -4,6 +4,7 @@ pub(crate) mod argmax;
 pub mod binary;
 pub(crate) mod float;
 pub(crate) mod hamming_lut;
+pub(crate) mod int8_maddubs;
 pub(crate) mod reduced;
 pub(crate) mod screen;
 pub mod vector;
@@ -31,6 +32,14 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
 ///   the tile's ceiling is 1.5 times the FMA rate, not measured to pay after
 ///   the quantization: off until it is. `MAXSIM_BF16_SCREEN=1|0` overrides;
 ///   results are bitwise the same either way.
+/// * **int8**: `vpmaddwd` on both; `vpmaddubsw` (`int8_maddubs`, bitwise
+///   the same scores) is an alternative the tests run. Per 32 multiply-adds
+///   `vpmaddwd` issues two multiplies and two `vpaddd`, `vpmaddubsw` the
+///   same two multiplies (`vpmaddubsw`, then `vpmaddwd` by ones) plus
+///   `vpsignb` and `vpaddd`: no fewer multiply uops, so no higher ceiling,
+///   and on Zen 3 it measured level at best (BENCHMARKS.md "AVX2 (AMD Zen
+///   3)"). On Intel `vpsignb` also takes ports 0 and 1 with both multiplies
+///   (three uops there against two), which only widens the gap.
 /// * **Hamming**: the nibble-table kernel on both. Its L1-resident rate on
 ///   Zen 3 is above both the `vpshufb` kernel's and scalar `popcnt`'s
 ///   (`examples/hamming_bounds.rs`, BENCHMARKS.md "AVX2 (AMD Zen 3)"), and Zen
@@ -54,7 +63,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         bf16: reduced::BF16,
         bf16_tiles: None,
         int8: reduced::INT8,
-        int8_alternatives: &[],
+        int8_alternatives: &[int8_maddubs::INT8],
         hamming: HammingImpl::Avx2Lut,
         quantize_rows: reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",
