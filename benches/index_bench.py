@@ -235,7 +235,13 @@ def main() -> None:
     parser.add_argument("--nbits", type=int, default=2)
     parser.add_argument("--store", default="float16")
     parser.add_argument("--batch-docs", type=int, default=1000)
-    parser.add_argument("--expected-tokens", type=int, default=None)
+    parser.add_argument(
+        "--expected-tokens",
+        type=int,
+        default=None,
+        help="size the centroid count by PLAID's rule for this many tokens (default: the "
+        "corpus's token count; 0: the first batch's, which under-sizes it)",
+    )
     parser.add_argument("--nprobe", default="2,4,8,16,32")
     parser.add_argument("--n-candidates", default="64,256,1024")
     parser.add_argument("--rounds", type=int, default=3)
@@ -252,6 +258,13 @@ def main() -> None:
 
     batches, queries, meta = (scifact if args.corpus == "scifact" else synthetic)(args)
     dim = queries[0].shape[1]
+    if args.expected_tokens is None:
+        # The index trains on the first batch; PLAID's centroid count is for the corpus.
+        args.expected_tokens = (
+            args.tokens
+            if args.corpus == "synthetic"
+            else sum(len(d) for _, b in batches(10**9) for d in b)
+        )
     ref_s, ref_i, exh_time = exhaustive(batches, queries, 100)
     report: dict = {"corpus": args.corpus, "n_queries": len(queries), "rows": []}
     ndcg = None

@@ -88,7 +88,9 @@ def test_exact_is_certified_and_never_wrong(tmp_path, corpus) -> None:
                     np.testing.assert_array_equal(i, want_i)
         # Residual-decoded scores are approximations: they prove nothing, even
         # when every centroid is probed and every candidate kept.
-        s, i, c = index.search(q, 5, nprobe=64, n_candidates=300, return_certified=True)
+        s, i, c = index.search(
+            q, 5, nprobe=64, n_candidates=300, rerank=None, return_certified=True
+        )
         assert not c
 
 
@@ -99,10 +101,46 @@ def test_recall_against_exhaustive(tmp_path, corpus) -> None:
     hits = reranked = 0
     for q in queries:
         want = set(maxsim.topk(q, stored, k=10)[1].tolist())
-        hits += len(want & set(index.search(q, 10)[1].tolist()))
+        hits += len(want & set(index.search(q, 10, rerank=None)[1].tolist()))
         reranked += len(want & set(index.search(q, 10, rerank="exact")[1].tolist()))
     assert reranked / (10 * len(queries)) >= 0.95
     assert hits / (10 * len(queries)) >= 0.5
+
+
+def test_default_scores_exactly_when_there_is_a_store(tmp_path, corpus) -> None:
+    docs, queries = corpus
+    index = build(tmp_path / "ix", docs, store="float16")
+    stored = [d.astype(np.float16) for d in docs]
+    found = 0
+    for q in queries:
+        s, i = index.search(q, 10)
+        # "auto" with a store is the exact rerank of max(1024, 64 k) candidates.
+        want_s, want_i = index.search(q, 10, rerank="exact", n_candidates=1024)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(s, want_s)
+        # Exact scores: each result's score is maxsim's on its stored vectors.
+        np.testing.assert_array_equal(s, maxsim.scores(q, [stored[j] for j in i]))
+        found += len(set(i.tolist()) & set(maxsim.topk(q, stored, k=10)[1].tolist()))
+    assert found / (10 * len(queries)) >= 0.95  # the target at the defaults
+    # Explicit arguments keep their meaning: None scores decoded residuals.
+    s, i = index.search(queries[0], 10, rerank=None)
+    want_s, want_i = index.search(queries[0], 10, rerank="auto", n_candidates=256)
+    assert not np.array_equal(s, want_s)  # approximate scores, not the exact ones
+    assert not np.array_equal(s, maxsim.scores(queries[0], [stored[j] for j in i]))
+    with pytest.raises(ValueError, match="rerank: expected 'auto', 'exact' or None"):
+        index.search(queries[0], 10, rerank="residual")
+
+
+def test_default_without_a_store_scores_residuals(tmp_path, corpus) -> None:
+    docs, queries = corpus
+    index = build(tmp_path / "ix", docs)
+    for q in queries[:3]:
+        s, i = index.search(q, 10)
+        want_s, want_i = index.search(q, 10, rerank=None, n_candidates=256)
+        np.testing.assert_array_equal(i, want_i)
+        np.testing.assert_array_equal(s, want_s)
+    with pytest.raises(ValueError, match="rerank: 'exact' needs stored full vectors"):
+        index.search(queries[0], 10, rerank="exact")
 
 
 def test_residual_scores_track_exact_scores(tmp_path, corpus) -> None:
@@ -174,13 +212,14 @@ def test_results_do_not_depend_on_threads(tmp_path, corpus) -> None:
     index = build(tmp_path / "ix", docs, store="float16")
     before = maxsim.get_num_threads()
     try:
-        out = []
-        for n in (1, 2, 3):
-            maxsim.set_num_threads(n)
-            out.append(index.search(queries, 10))
-        for s, i in out[1:]:
-            np.testing.assert_array_equal(s, out[0][0])
-            np.testing.assert_array_equal(i, out[0][1])
+        for rerank in ("auto", None):  # exact (the default with a store), residuals
+            out = []
+            for n in (1, 2, 3):
+                maxsim.set_num_threads(n)
+                out.append(index.search(queries, 10, rerank=rerank))
+            for s, i in out[1:]:
+                np.testing.assert_array_equal(s, out[0][0])
+                np.testing.assert_array_equal(i, out[0][1])
         # And the index built on one thread is byte-identical to one built on three.
         files = []
         for n in (1, 3):
@@ -252,7 +291,7 @@ def test_argument_errors(tmp_path, corpus) -> None:
         index.search(np.ones((4, 8), np.float32), 3)
     with pytest.raises(ValueError, match="k: must be at least 1, got 0"):
         index.search(queries[0], 0)
-    with pytest.raises(ValueError, match="rerank: expected None or 'exact'"):
+    with pytest.raises(ValueError, match="rerank: expected 'auto', 'exact' or None"):
         index.search(queries[0], 1, rerank="yes")
     with pytest.raises(ValueError, match="needs stored full vectors"):
         index.search(queries[0], 1, rerank="exact")

@@ -57,7 +57,9 @@ class PLAID:
     ``n_samples_kmeans``, ``use_triton``, ``batch_size``, ``num_threads``
     (use ``maxsim.set_num_threads``), ``show_progress``, ``device``,
     ``low_memory``. maxsim's own: ``store`` (``"float16"`` etc., keeps full
-    vectors) and ``rerank`` (``"exact"``: final scores on those vectors).
+    vectors) and ``rerank`` (:meth:`maxsim.Index.search`'s: ``"auto"``, the
+    default, scores the ``n_full_scores`` candidates exactly on those
+    vectors when there is a store, else on the decompressed residuals).
     """
 
     is_end_to_end_index = True
@@ -82,7 +84,7 @@ class PLAID:
         device: str | list[str] | None = None,
         low_memory: bool = False,
         store: str | None = None,
-        rerank: str | None = None,
+        rerank: str | None = "auto",
         **kwargs: Any,
     ) -> None:
         self.path = os.path.join(os.fspath(index_folder), index_name, "maxsim_index")

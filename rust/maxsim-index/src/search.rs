@@ -11,8 +11,9 @@
 //! 4. the best `4 · n_candidates` of those get their exact centroid
 //!    interaction `Σ_i max_j S[code_j, i]` from their codes, which keeps
 //!    `n_candidates`;
-//! 5. those are scored by MaxSim on their decompressed residuals, or with
-//!    `rerank` on the stored full vectors (exact MaxSim);
+//! 5. those are scored by MaxSim on the stored full vectors (exact MaxSim,
+//!    the default when the index has a store, as PLAID's last stage scores
+//!    full vectors), or on their decompressed residuals;
 //! 6. top-k, best first, ties to the earlier-added document.
 //!
 //! Every score is computed from one document's data alone and every
@@ -40,9 +41,22 @@ const CENTROID_CHUNK: usize = 1024;
 /// Documents decoded and scored per parallel task.
 const DECODE_CHUNK: usize = 16;
 
-/// Default number of documents fully scored: `max(256, 16 k)`.
-pub fn default_candidates(k: usize) -> usize {
-    (16 * k).max(256)
+/// Default number of documents scored on decompressed residuals: `max(256, 16 k)`.
+pub const RESIDUAL_CANDIDATES: usize = 256;
+/// Default number of documents scored exactly on the stored vectors:
+/// `max(EXACT_CANDIDATES, 64 k)`.
+pub const EXACT_CANDIDATES: usize = 1024;
+
+/// Default number of documents fully scored, with (`exact`) or without the
+/// exact rerank. An exact score of a document costs less than a decoded one
+/// (no residual decoding), and the exact path's recall is bounded only by
+/// candidate generation, so it scores more of them by default.
+pub fn default_candidates(k: usize, exact: bool) -> usize {
+    if exact {
+        (64 * k).max(EXACT_CANDIDATES)
+    } else {
+        (16 * k).max(RESIDUAL_CANDIDATES)
+    }
 }
 
 /// Settings of one search call.
@@ -51,13 +65,23 @@ pub struct SearchParams {
     pub k: usize,
     pub nprobe: Option<usize>,
     pub n_candidates: Option<usize>,
-    /// Score the final candidates on the stored full vectors.
-    pub rerank: bool,
+    /// Score the final candidates on the stored full vectors (`Some(true)`),
+    /// on the decompressed residuals (`Some(false)`), or `None`: on the
+    /// stored vectors when the index has a store.
+    pub rerank: Option<bool>,
     /// Compute the certificate (only with `rerank`; without it the result is
     /// never certified).
     pub certify: bool,
     /// Widen `nprobe` until the certificate holds (implies `certify`).
     pub exact: bool,
+}
+
+impl SearchParams {
+    /// Whether the final candidates are scored on the stored vectors of an
+    /// index that has (`has_store`) or lacks them.
+    pub fn exact_rerank(&self, has_store: bool) -> bool {
+        self.exact || self.rerank.unwrap_or(has_store)
+    }
 }
 
 /// One query's results, best first.
@@ -231,7 +255,9 @@ impl Snapshot {
                 );
             }
         }
-        if (params.rerank || params.certify || params.exact) && self.manifest.store.is_none() {
+        if (params.rerank == Some(true) || params.certify || params.exact)
+            && self.manifest.store.is_none()
+        {
             return invalid!("rerank: 'exact' needs stored full vectors; create the index with store='float16', 'bfloat16', 'float32' or 'int8'");
         }
         if (params.certify || params.exact) && self.manifest.store == Some(StoreKind::Int8) {
@@ -254,8 +280,10 @@ impl Snapshot {
                 certified: true,
             });
         };
-        let n_cand = p.n_candidates.unwrap_or_else(|| default_candidates(p.k));
-        let rerank = p.rerank || p.exact;
+        let rerank = p.exact_rerank(self.manifest.store.is_some());
+        let n_cand = p
+            .n_candidates
+            .unwrap_or_else(|| default_candidates(p.k, rerank));
         if let Some(a) = allowed {
             let live: Vec<u64> = a
                 .list

@@ -1,6 +1,7 @@
 //! The index against exhaustive MaxSim (maxsim-core's scores and top-k).
 
 use maxsim_core::{maxsim_scores_batch, topk_desc, DocSet, PreparedQueries, ScoreOptions};
+use maxsim_index::search::default_candidates;
 use maxsim_index::{Allowed, CreateOptions, DocId, Error, Index, SearchParams, StoreKind};
 use std::path::PathBuf;
 
@@ -62,7 +63,7 @@ fn params(k: usize) -> SearchParams {
         k,
         nprobe: None,
         n_candidates: None,
-        rerank: false,
+        rerank: Some(false),
         certify: false,
         exact: false,
     }
@@ -87,7 +88,7 @@ fn full_probe_exact_rerank_equals_exhaustive_and_is_certified() {
         let p = SearchParams {
             nprobe: Some(64),
             n_candidates: Some(300),
-            rerank: true,
+            rerank: Some(true),
             certify: true,
             ..params(10)
         };
@@ -118,7 +119,7 @@ fn full_probe_exact_rerank_equals_exhaustive_and_is_certified() {
             let p = SearchParams {
                 nprobe: Some(nprobe),
                 n_candidates: Some(40),
-                rerank: true,
+                rerank: Some(true),
                 certify: true,
                 ..params(10)
             };
@@ -157,7 +158,7 @@ fn recall_delete_compact_reopen_and_threads() {
         .search(
             &qs,
             &SearchParams {
-                rerank: true,
+                rerank: Some(true),
                 ..params(10)
             },
             &vec![None; qs.len()],
@@ -181,6 +182,39 @@ fn recall_delete_compact_reopen_and_threads() {
     // same candidates must find nearly everything.
     assert!(found >= 50, "recall {found}/100");
     assert!(found_rerank >= 90, "reranked recall {found_rerank}/100");
+    // With a store, the default scores exactly, on the exact path's default
+    // candidate count, and meets the recall target.
+    let default = snap
+        .search(
+            &qs,
+            &SearchParams {
+                rerank: None,
+                ..params(10)
+            },
+            &vec![None; qs.len()],
+        )
+        .unwrap();
+    let explicit = SearchParams {
+        rerank: Some(true),
+        n_candidates: Some(default_candidates(10, true)),
+        ..params(10)
+    };
+    assert_eq!(
+        default,
+        snap.search(&qs, &explicit, &vec![None; qs.len()]).unwrap()
+    );
+    let found_default: usize = queries
+        .iter()
+        .zip(&default)
+        .map(|(q, h)| {
+            let (_, want) = exhaustive(q, &docs, dim, 10);
+            h.ordinals
+                .iter()
+                .filter(|&&o| want.contains(&(o as i64)))
+                .count()
+        })
+        .sum();
+    assert!(found_default >= 95, "default recall {found_default}/100");
     // Thread count does not change results.
     maxsim_core::set_num_threads(1).unwrap();
     let one = snap
@@ -246,6 +280,24 @@ fn errors_name_the_argument_or_the_file() {
     assert!(Index::create(&path, &CreateOptions::new(dim)).is_err());
     let docs = Gen(3).docs(20, dim, 3);
     add_all(&index, &docs, dim, 0);
+    // Without a store the default scores decoded residuals, and an explicit
+    // exact rerank is refused by name.
+    let q = &docs[1][..];
+    let snap = index.snapshot();
+    let auto = SearchParams {
+        rerank: None,
+        ..params(5)
+    };
+    assert_eq!(
+        snap.search(&[q], &auto, &[None]).unwrap(),
+        snap.search(&[q], &params(5), &[None]).unwrap()
+    );
+    let exact = SearchParams {
+        rerank: Some(true),
+        ..params(5)
+    };
+    let err = snap.search(&[q], &exact, &[None]).unwrap_err();
+    assert!(err.to_string().contains("rerank"), "{err}");
     let set = DocSet::list(vec![&docs[0][..]], dim).unwrap();
     let err = index.add(vec![DocId::Int(0)], &set, false).unwrap_err();
     assert!(err.to_string().contains("already in the index"), "{err}");

@@ -208,6 +208,8 @@ impl NativeIndex {
 
     /// `(scores (nq, k) float32, ids, certified (nq,) bool)`; ids an int64
     /// `(nq, k)` array (padding -1) or, for str ids, a list of lists.
+    /// `rerank`: `True` exact, `False` residuals, `None` exact when the
+    /// index has a store.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (queries, k, nprobe, n_candidates, rerank, certify, exact, subsets))]
     fn search<'py>(
@@ -217,7 +219,7 @@ impl NativeIndex {
         k: usize,
         nprobe: Option<usize>,
         n_candidates: Option<usize>,
-        rerank: bool,
+        rerank: Option<bool>,
         certify: bool,
         exact: bool,
         subsets: Option<Vec<Bound<'py, PyAny>>>,
