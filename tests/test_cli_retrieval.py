@@ -336,7 +336,7 @@ def test_search_refuses_another_model(tmp_path, models, data, capsys) -> None:
 def test_rebuild_of_complete_index_is_a_no_op(tmp_path, models, data, capsys) -> None:
     idx = tmp_path / "dense.idx"
     assert run(["index", "build", data, idx, "--model", models["embedder"]], capsys)[0] == 0
-    before = (idx / "progress.json").read_text()
+    before = (idx / "progress.bin").read_bytes()
     code, _, err = run(["index", "build", data, idx, "--model", models["embedder"]], capsys)
     assert code == 0 and "nothing to do" in err
-    assert (idx / "progress.json").read_text() == before
+    assert (idx / "progress.bin").read_bytes() == before
