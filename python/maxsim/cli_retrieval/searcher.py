@@ -113,11 +113,13 @@ class Searcher:
             from maxsim import _native
 
             # One query vector against an (n, dim) matrix is a matrix-vector
-            # product: BLAS sgemv, then the native top-k (ties to the lower
-            # ordinal, as maxsim.topk). maxsim.topk on (n, 1, dim) documents
-            # gives the same ranking but took 2.6 ms here against 0.09 ms
-            # (SciFact, 5,183 x 384, Zen 5).
-            scores = self._docs @ np.ascontiguousarray(query, np.float32)
+            # product, then the native top-k (ties to the lower ordinal, as
+            # maxsim.topk). maxsim.topk on (n, 1, dim) documents took 2.6 ms
+            # (SciFact, 5,183 x 384, Zen 5). einsum, not `@`: numpy's own
+            # single-threaded loop, 0.30 ms p50, where OpenBLAS's threaded
+            # sgemv took 0.09 ms on an idle machine but 12 ms p50 with the
+            # 2 vCPUs busy (its threads wait for each other).
+            scores = np.einsum("ij,j->i", self._docs, np.ascontiguousarray(query, np.float32))
             top, idx = _native.topk_rows(scores[None, :], min(depth, len(scores)))
             return idx[0].astype(np.int64), top[0]
         if kind == "binary":
