@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from typing import Iterator
 
-from .errors import UsageError
+from .errors import UsageError, passive_openmp_wait
 from .searcher import Hits, Searcher, SearchOptions
 
 
@@ -84,13 +83,7 @@ def as_json(query: str, hits: Hits, searcher: Searcher) -> str:
 def search(args: argparse.Namespace) -> int:
     if args.rerank is None and args.candidates is not None:
         raise UsageError("--candidates goes with --rerank")
-    # Queries alternate torch's OpenMP encode with the first stage. With
-    # OpenMP's default (spinning) wait policy, torch's idle threads spun for
-    # the CPU the next step needed: on 2 vCPUs (SciFact, 60 queries) encode
-    # p50 137 ms and search p50 14 ms, against 12 ms and 10 ms with PASSIVE.
-    # Read when torch loads OpenMP, i.e. only if torch is not imported yet;
-    # the user's own setting wins.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    passive_openmp_wait()
     searcher = Searcher(
         args.index_dir,
         model=args.model,
