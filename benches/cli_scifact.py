@@ -10,7 +10,8 @@ Three measurements, each a real command in a fresh process:
    ir-measures metrics). Its NDCG@10 must be MTEB's 0.6451.
 2. the same pipeline in ``benches/scifact_st_faiss.py`` (sentence-transformers
    encode, faiss ``IndexFlatIP``, ir-measures): wall time of the whole process,
-   alternating with (1) over ``--rounds``; medians and their ratio are printed.
+   alternating with (1) over ``--rounds``; medians and their ratio are printed,
+   and the peer's own split (load, corpus encode, index, queries, metrics).
 3. two-stage: ``maxsim eval DATA --index (1) --rerank CE --candidates 20
    --top-n 5`` (the bge-reranker guide's protocol). CE is a cross-encoder with
    the architecture of cross-encoder/ms-marco-MiniLM-L6-v2 (the bundled
@@ -37,10 +38,11 @@ HERE = Path(__file__).resolve().parent
 MTEB_NDCG10 = 0.64508
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
+    """Wall seconds and stdout of ``cmd`` in a fresh process (``stdin``: its input)."""
+    print("$ " + " ".join(cmd) + (" < (stdin)" if stdin else ""), file=sys.stderr, flush=True)
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    out = subprocess.run(cmd, capture_output=True, text=True, input=stdin)
     wall = time.perf_counter() - t0
     if out.returncode != 0:
         sys.stderr.write(out.stderr[-4000:])
@@ -132,6 +134,9 @@ def main() -> None:
         f"{med['sentence-transformers + faiss'] / med['maxsim eval']:.2f}"
     )
     print(f"maxsim eval latency per query (ms): {json.dumps(dense['latency_ms'])}")
+    stages = {k: round(v, 2) for k, v in peer.items() if k.endswith("_s")}
+    print(f"sentence-transformers + faiss, seconds per step: {json.dumps(stages)}")
+    print(f"sentence-transformers + faiss latency per query (ms): {json.dumps(peer['latency_ms'])}")
 
     if not args.skip_rerank:
         sys.path.insert(0, str(HERE.parent / "tests"))

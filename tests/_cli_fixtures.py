@@ -117,3 +117,53 @@ def restore_threads():
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
+
+
+def texts(idx: Path) -> list[str]:
+    """The committed and uncommitted text lines of an index, in segment order."""
+    return [
+        line
+        for p in sorted((idx / "texts").glob("seg-*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
+
+
+def committed(idx: Path) -> int:
+    """Documents that ``idx/progress.bin`` commits (0 before it exists)."""
+    from maxsim.cli_retrieval import progress
+
+    if not (idx / progress.PROGRESS).exists():  # the folder is not in place yet
+        return 0
+    return progress.read_record(idx)[0].docs  # replaced atomically: never half-written
+
+
+def roll_back(idx: Path, n_segments: int) -> None:
+    """``progress.bin`` as it was after ``n_segments`` batches: a kill right after
+    (the journal keeps the later records, as a kill before progress.bin would)."""
+    from maxsim.cli_retrieval import progress
+    from maxsim.cli_retrieval.corpus import CorpusDigest, Doc
+
+    kept = progress.load(idx).segments[:n_segments]
+    n_docs = sum(s.count for s in kept)
+    digest = CorpusDigest()
+    for line in texts(idx)[:n_docs]:
+        d = json.loads(line)
+        digest.update(Doc(d["_id"], d["title"], d["text"], ""))
+    rolled = progress.Progress(
+        docs=n_docs,
+        digest=digest.hexdigest() if n_docs else None,
+        segments=kept,
+        journal_crc=progress.journal_crc(kept),
+    )
+    progress.write(idx, rolled)
+
+
+def run_main(args: list, capsys) -> tuple[int, str]:
+    """Exit code and stderr of ``maxsim ARGS`` run in this process."""
+    from maxsim import cli
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        cli.main([str(a) for a in args])
+    code = exc.value.code
+    return (0 if code is None else code), capsys.readouterr().err

@@ -23,13 +23,7 @@ pytestmark = pytest.mark.usefixtures("restore_threads")
 GOOD = '{"_id": "a", "text": "the dog"}'
 
 
-def run(args: list, capsys) -> tuple[int, str]:
-    """Exit code and stderr of ``maxsim ARGS`` run in this process."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        cli.main([str(a) for a in args])
-    code = exc.value.code
-    return (0 if code is None else code), capsys.readouterr().err
+run = C.run_main  # exit code and stderr of `maxsim ARGS` in this process
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
@@ -204,9 +198,10 @@ def test_corrupt_index_files_are_named(tmp_path, capsys) -> None:
     vec.write_bytes(bytes(data))
     code, err = run(search, capsys)
     assert code == 1 and f"{vec}: checksum mismatch" in err, err
-    (idx / "progress.json").write_text('{"docs": 6,')
+    # The commit record cut short (tests/test_cli_progress.py tries the other ways).
+    (idx / "progress.bin").write_bytes((idx / "progress.bin").read_bytes()[:40])
     code, err = run(["index", "info", idx], capsys)
-    assert code == 1 and f"{idx / 'progress.json'}: corrupt build progress (invalid JSON" in err
+    assert code == 1 and f"{idx / 'progress.bin'}: 40 bytes, expected 88" in err, err
 
 
 def test_no_traceback_without_debug_and_one_with_it(tmp_path) -> None:

@@ -1,7 +1,7 @@
 """Resumable builds: a real ``maxsim index build`` child killed (SIGKILL) or
 interrupted (SIGINT) mid-build, then run again, ends with the index a clean
 build makes; a kill between a colbert batch's ``Index.add`` and its
-``progress.json`` commit is undone on resume; a corpus changed under a partial
+``progress.bin`` commit is undone on resume; a corpus changed under a partial
 index is refused.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -42,23 +41,16 @@ def data(tmp_path_factory) -> Path:
     return C.make_beir(tmp_path_factory.mktemp("beir") / "big", n_docs=N_DOCS, n_queries=2)
 
 
-def committed(idx: Path) -> int:
-    try:
-        return json.loads((idx / "progress.json").read_text())["docs"]
-    except (FileNotFoundError, json.JSONDecodeError):
-        return 0
-
-
 def kill_when(proc, idx: Path, at_least: int, sig: int) -> int:
     """Send ``sig`` to ``proc`` once ``at_least`` documents are committed; the count then."""
     deadline = time.monotonic() + 600
-    while committed(idx) < at_least:
+    while C.committed(idx) < at_least:
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline, "the build made no progress"
         time.sleep(0.005)
     proc.send_signal(sig)
     proc.wait(timeout=120)
-    return committed(idx)
+    return C.committed(idx)
 
 
 def build_args(data: Path, idx: Path, model: Path, *extra) -> list[str]:
@@ -82,14 +74,6 @@ def search_json(idx: Path, query: str, *extra) -> list:
     return json.loads(out.getvalue())["results"]
 
 
-def texts(idx: Path) -> list[str]:
-    return [
-        line
-        for p in sorted((idx / "texts").glob("seg-*.jsonl"))
-        for line in p.read_text().splitlines()
-    ]
-
-
 def test_dense_build_survives_sigkill_twice(tmp_path, models, data) -> None:
     idx = tmp_path / "killed.idx"
     args = build_args(data, idx, models["embedder"], "--batch-size", 2)
@@ -105,7 +89,7 @@ def test_dense_build_survives_sigkill_twice(tmp_path, models, data) -> None:
     assert proc.returncode == 0, proc.stderr
     clean = tmp_path / "clean.idx"
     assert run_in_process(build_args(data, clean, models["embedder"], "--batch-size", 2)) == 0
-    assert texts(idx) == texts(clean)
+    assert C.texts(idx) == C.texts(clean)
     from maxsim.cli_retrieval.store import RetrievalIndex
 
     a, b = RetrievalIndex.open(idx), RetrievalIndex.open(clean)
@@ -132,7 +116,7 @@ def test_colbert_build_survives_sigkill(tmp_path, models, data) -> None:
     assert index.stats()["n_segments"] == reference.stats()["n_segments"] == 1
     for got, want in zip(index.get(np.arange(N_DOCS)), reference.get(np.arange(N_DOCS))):
         np.testing.assert_array_equal(got, want)
-    assert texts(idx) == texts(clean)
+    assert C.texts(idx) == C.texts(clean)
     query = "the effect of treatment on patients"
     assert search_json(idx, query, "--nprobe", 4096) == search_json(clean, query, "--nprobe", 4096)
 
@@ -149,28 +133,7 @@ def test_sigint_stops_cleanly_and_resumes(tmp_path, models, data) -> None:
     proc = C.run_cli(args)
     assert proc.returncode == 0, proc.stderr
     assert f"resuming {idx} after" in proc.stderr
-    assert committed(idx) == N_DOCS
-
-
-def _roll_back(idx: Path, n_segments: int) -> None:
-    """progress.json as it was after ``n_segments`` batches (a kill right after)."""
-    path = idx / "progress.json"
-    progress = json.loads(path.read_text())
-    from maxsim.cli_retrieval.corpus import CorpusDigest, Doc
-
-    kept = progress["segments"][:n_segments]
-    digest = CorpusDigest()
-    for line in texts(idx)[: sum(s["count"] for s in kept)]:
-        d = json.loads(line)
-        digest.update(Doc(d["_id"], d["title"], d["text"], ""))
-    progress.update(
-        segments=kept,
-        docs=sum(s["count"] for s in kept),
-        complete=False,
-        digest=digest.hexdigest(),
-        next=n_segments + 1,
-    )
-    path.write_text(json.dumps(progress))
+    assert C.committed(idx) == N_DOCS
 
 
 def test_colbert_docs_added_after_the_last_commit_are_redone(tmp_path, models) -> None:
@@ -182,8 +145,8 @@ def test_colbert_docs_added_after_the_last_commit_are_redone(tmp_path, models) -
     assert run_in_process(build_args(data, idx, models["colbert"], *extra)) == 0
     query = "the effect of treatment on patients"
     before = search_json(idx, query, "--nprobe", 4096)
-    # A kill after Index.add of the third batch, before its progress.json.
-    _roll_back(idx, 2)
+    # A kill after Index.add of the third batch, before its progress.bin.
+    C.roll_back(idx, 2)
     assert len(maxsim.Index.open(idx / "index")) == 24
     assert run_in_process(build_args(data, idx, models["colbert"], *extra)) == 0
     index = maxsim.Index.open(idx / "index")
@@ -196,7 +159,7 @@ def test_changed_corpus_is_refused_on_resume(tmp_path, models, capsys) -> None:
     idx = tmp_path / "d.idx"
     args = build_args(data, idx, models["embedder"], "--batch-size", 8)
     assert run_in_process(args) == 0
-    _roll_back(idx, 1)
+    C.roll_back(idx, 1)
     lines = (data / "corpus.jsonl").read_text().splitlines()
     first = json.loads(lines[0])
     first["text"] += " changed"
@@ -205,7 +168,7 @@ def test_changed_corpus_is_refused_on_resume(tmp_path, models, capsys) -> None:
     capsys.readouterr()
     assert run_in_process(args) == 1
     assert "the corpus changed" in capsys.readouterr().err
-    assert not os.path.exists(idx / "progress.json.tmp")
+    assert not list(idx.glob(".progress.bin.tmp-*"))
 
 
 def _precomputed_colbert(tmp_path: Path, n_docs: int = 30, dim: int = 8) -> list[str]:
@@ -242,14 +205,14 @@ def test_kill_during_creation_leaves_nothing_to_refuse(tmp_path) -> None:
     # is left, and OUT_DIR does not exist.
     staging = tmp_path / ".pre.idx.creating-999999"
     (staging / "texts").mkdir(parents=True)
-    (staging / "progress.json").write_text('{"docs": 0')
+    (staging / "progress.bin").write_bytes(b"MXSIMPRG\0")
     assert run_in_process(args) == 0
     reference = maxsim.Index.open(idx / "index")
     want = reference.get(np.arange(30))
     del reference
     # A kill while Index.create wrote the first files of index/ (no manifest yet),
     # before any batch was committed: the rerun starts index/ again.
-    _roll_back(idx, 0)
+    C.roll_back(idx, 0)
     for f in (idx / "index").iterdir():
         if f.is_file():
             f.unlink()

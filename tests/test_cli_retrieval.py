@@ -336,7 +336,33 @@ def test_search_refuses_another_model(tmp_path, models, data, capsys) -> None:
 def test_rebuild_of_complete_index_is_a_no_op(tmp_path, models, data, capsys) -> None:
     idx = tmp_path / "dense.idx"
     assert run(["index", "build", data, idx, "--model", models["embedder"]], capsys)[0] == 0
-    before = (idx / "progress.json").read_text()
+    before = (idx / "progress.bin").read_bytes()
     code, _, err = run(["index", "build", data, idx, "--model", models["embedder"]], capsys)
     assert code == 0 and "nothing to do" in err
-    assert (idx / "progress.json").read_text() == before
+    assert (idx / "progress.bin").read_bytes() == before
+
+
+def test_dense_first_stage_ties_and_depth(tmp_path, models, data, embedder, capsys) -> None:
+    """Exact scores (small integers) with duplicated rows: best first, ties to the lower
+    ordinal (as ``maxsim.topk``), and a depth past the corpus returns every document."""
+    from maxsim.cli_retrieval.searcher import Searcher
+
+    rng = np.random.default_rng(7)
+    emb = rng.integers(0, 3, size=(40, embedder.dim)).astype(np.float32)
+    emb[20:30] = emb[0:10]  # ten exact ties
+    np.save(tmp_path / "emb.npy", emb)
+    idx = tmp_path / "ties.idx"
+    args = ["index", "build", data, idx, "--embeddings", tmp_path / "emb.npy"]
+    code, _, err = run(args + ["--model", models["embedder"], "--batch-size", 9], capsys)
+    assert code == 0, err
+    searcher = Searcher(idx)
+    query = rng.integers(0, 3, size=embedder.dim).astype(np.float32)
+    exact = emb.astype(np.int64) @ query.astype(np.int64)
+    expected = np.lexsort((np.arange(40), -exact))
+    for depth in (1, 7, 25, 40, 100):
+        ordinals, scores = searcher.first_stage(query, depth)
+        assert ordinals.dtype == np.int64
+        np.testing.assert_array_equal(ordinals, expected[:depth])
+        np.testing.assert_array_equal(scores, exact[expected[:depth]].astype(np.float32))
+    _, ref_idx = maxsim.topk(query[None, :], emb[:, None, :], 40)
+    np.testing.assert_array_equal(ref_idx, expected)

@@ -190,7 +190,7 @@ def _skip_committed(docs: Iterator[Doc], index: RetrievalIndex, digest: CorpusDi
                 f"{index.path} already indexed; rebuild with --overwrite"
             )
         digest.update(doc)
-    if index.n_docs and digest.hexdigest() != index.progress["digest"]:
+    if index.n_docs and digest.hexdigest() != index.progress.digest:
         raise CliError(
             f"the corpus changed since {index.path} was partly built (its first "
             f"{index.n_docs} documents differ); rebuild with --overwrite"
@@ -274,13 +274,9 @@ def open_or_create(
         index = RetrievalIndex.open(out)
         _same_request(index, args, kind, source)
         kind = index.kind
-        model = index.settings.get("model")
         if index.settings["build"]["embeddings"]:
             emb = Embeddings(index.settings["build"]["embeddings"], args.doclens, kind)
-        elif not index.complete:
-            assert model is not None
-            encoder = load_encoder(model["path"], kind, model["backend"])
-        return index, encoder, emb
+        return index, None, emb  # the encoder loads in build(), if there is work left
     if out.exists() and any(out.iterdir()):
         raise CliError(f"{out}: exists and is not empty (and not an index); choose another OUT_DIR")
     if args.embeddings:
@@ -313,6 +309,9 @@ def build(args: argparse.Namespace) -> int:
     if index.complete and index.n_docs == total:
         log.info(f"{index.path}: complete ({index.n_docs} documents); nothing to do")
         return 0
+    if encoder is None and emb is None:  # a resume (or a corpus grown since)
+        model = index.settings["model"]
+        encoder = load_encoder(model["path"], index.kind, model["backend"])
     start = index.resume_point()
     if start:
         log.info(f"resuming {index.path} after {start} committed documents")

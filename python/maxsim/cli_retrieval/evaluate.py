@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .corpus import read_qrels, read_queries
-from .errors import CliError, UsageError, log
+from .errors import CliError, UsageError, log, passive_openmp_wait
 from .metrics import cutoff, evaluate, latency_ms, parse_metrics, write_trec_run
 from .searcher import Searcher, SearchOptions
 
@@ -198,6 +198,7 @@ def format_report(result: dict) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     _check_args(args)
+    passive_openmp_wait()
     folder = Path(args.dataset)
     default = (
         DEFAULT_METRICS if not args.rerank else f"ndcg@10,recall@{args.top_n},mrr@{args.top_n}"

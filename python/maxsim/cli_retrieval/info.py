@@ -19,7 +19,7 @@ def describe(index: RetrievalIndex) -> dict:
         "documents": index.n_docs,
         "complete": index.complete,
         "dim": index.dim,
-        "segments": len(index.progress["segments"]),
+        "segments": len(index.progress.segments),
         "bytes": sizes,
         "model": index.settings.get("model"),
         "build": index.settings.get("build"),

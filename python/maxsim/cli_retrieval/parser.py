@@ -80,6 +80,20 @@ def _lazy(module: str, function: str) -> Any:
     return run
 
 
+def _count(p: Any, flag: str, default: int | None, help_text: str) -> None:
+    """An option taking an integer >= 1 (``default``: None means "the command decides")."""
+    p.add_argument(flag, type=positive_int, default=default, help=help_text)
+
+
+def _backend(p: Any, help_text: str) -> None:
+    p.add_argument("--backend", choices=("auto", "torch", "onnx"), default="auto", help=help_text)
+
+
+def _rerank_options(p: Any) -> None:
+    p.add_argument("--rerank", metavar="MODEL", help="cross-encoder to rerank the candidates")
+    _count(p, "--candidates", None, "with --rerank: first-stage candidates reranked (default: 20)")
+
+
 def _index_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--kind",
@@ -87,12 +101,7 @@ def _index_options(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="index kind (default: from the model: ColBERT -> colbert, bi-encoder -> dense)",
     )
-    p.add_argument(
-        "--backend",
-        choices=("auto", "torch", "onnx"),
-        default="auto",
-        help="encoder backend (default: onnx for a folder of ONNX graphs, else torch)",
-    )
+    _backend(p, "encoder backend (default: onnx for a folder of ONNX graphs, else torch)")
     p.add_argument(
         "--nbits",
         type=int,
@@ -107,33 +116,14 @@ def _index_options(p: argparse.ArgumentParser) -> None:
         help="colbert: keep full vectors for exact rescoring (default: "
         "none); binary: the rescoring vectors (default: float16)",
     )
-    p.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=64,
-        help="documents encoded and committed per batch (default: 64)",
-    )
-    p.add_argument(
-        "--train-docs",
-        type=positive_int,
-        default=8192,
-        help="colbert: documents whose tokens train the centroids (default: 8192)",
-    )
+    _count(p, "--batch-size", 64, "documents encoded and committed per batch (default: 64)")
+    train_help = "colbert: documents whose tokens train the centroids (default: 8192)"
+    _count(p, "--train-docs", 8192, train_help)
 
 
 def _search_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--nprobe",
-        type=positive_int,
-        default=None,
-        help="colbert: centroids probed per query token (default: 8)",
-    )
-    p.add_argument(
-        "--n-candidates",
-        type=positive_int,
-        default=None,
-        help="colbert: documents fully scored (default: max(256, 16 k))",
-    )
+    _count(p, "--nprobe", None, "colbert: centroids probed per query token (default: 8)")
+    _count(p, "--n-candidates", None, "colbert: documents fully scored (default: max(256, 16 k))")
 
 
 def add_commands(sub: Any) -> None:
@@ -190,19 +180,11 @@ def add_commands(sub: Any) -> None:
     s.add_argument(
         "queries", metavar="QUERY", nargs="+", help="query text; - reads lines from stdin"
     )
-    s.add_argument("-k", type=positive_int, default=10, help="results per query (default: 10)")
-    s.add_argument("--rerank", metavar="MODEL", help="cross-encoder to rerank the candidates")
-    s.add_argument(
-        "--candidates",
-        type=positive_int,
-        default=None,
-        help="with --rerank: first-stage candidates reranked (default: 20)",
-    )
+    _count(s, "-k", 10, "results per query (default: 10)")
+    _rerank_options(s)
     s.add_argument("--json", action="store_true", help="one JSON object per query per line")
     s.add_argument("--model", help="query encoder (default: the one recorded in the index)")
-    s.add_argument(
-        "--backend", choices=("auto", "torch", "onnx"), default="auto", help="backend for --model"
-    )
+    _backend(s, "backend for --model")
     _search_options(s)
     _common(s)
     s.set_defaults(run=_lazy("search", "search"))
@@ -231,25 +213,9 @@ def add_commands(sub: Any) -> None:
         "hit (default: ndcg@10,mrr@10,recall@5,recall@100; with --rerank: "
         "ndcg@10,recall@N,mrr@N for --top-n N)",
     )
-    e.add_argument(
-        "--depth",
-        type=positive_int,
-        default=100,
-        help="first-stage results per query (default: 100, at least every cutoff)",
-    )
-    e.add_argument("--rerank", metavar="MODEL", help="cross-encoder reranking the candidates")
-    e.add_argument(
-        "--candidates",
-        type=positive_int,
-        default=None,
-        help="with --rerank: candidates reranked (default: 20)",
-    )
-    e.add_argument(
-        "--top-n",
-        type=positive_int,
-        default=None,
-        help="with --rerank: documents kept (default: 5)",
-    )
+    _count(e, "--depth", 100, "first-stage results per query (default: 100, at least every cutoff)")
+    _rerank_options(e)
+    _count(e, "--top-n", None, "with --rerank: documents kept (default: 5)")
     e.add_argument("--output", default="results.json", help="results file (default: results.json)")
     e.add_argument("--plot", metavar="PNG", help="also draw recall vs latency and metric bars")
     e.add_argument(

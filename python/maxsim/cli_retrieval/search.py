@@ -17,7 +17,7 @@ import shutil
 import sys
 from typing import Iterator
 
-from .errors import UsageError
+from .errors import UsageError, passive_openmp_wait
 from .searcher import Hits, Searcher, SearchOptions
 
 
@@ -83,6 +83,7 @@ def as_json(query: str, hits: Hits, searcher: Searcher) -> str:
 def search(args: argparse.Namespace) -> int:
     if args.rerank is None and args.candidates is not None:
         raise UsageError("--candidates goes with --rerank")
+    passive_openmp_wait()
     searcher = Searcher(
         args.index_dir,
         model=args.model,

@@ -5,8 +5,11 @@ Layout of ``OUT_DIR``::
 
     maxsim-retrieval.json   settings: kind, model (id/path, fingerprint, dim,
                             prompts), build settings, corpus; written once
-    progress.json           the commit point: documents committed, the corpus
-                            digest, and the segments (with sizes and CRC-32s)
+    progress.bin            the commit point, a fixed-size record: documents
+                            and segments committed, the corpus digest, the
+                            CRC-32 of the journal (progress.py)
+    segments.log            append-only journal, one fixed-size record per
+                            committed segment (start, count, file sizes, CRC-32s)
     texts/seg-NNNNNN.jsonl  one {"_id", "title", "text"} line per document
     vectors/seg-NNNNNN.npy  dense: (n, dim) float32; binary: (n, ceil(dim/8))
                             uint8 codes, plus seg-NNNNNN.rescore.npy with the
@@ -14,12 +17,13 @@ Layout of ``OUT_DIR``::
     index/                  colbert: a maxsim.Index, ids = document ordinals
 
 A batch commits in this order: its segment files are written and fsynced (and,
-for colbert, added to ``index/`` as one atomic ``Index.add``); then
-``progress.json`` is replaced atomically (temp file, fsync, rename, fsync of
-the folder). A process killed at any point leaves the last committed batch:
-files of an uncommitted batch are rewritten on resume, and colbert documents
-added after the last ``progress.json`` are deleted from ``index/`` before the
-build goes on (:meth:`RetrievalIndex.resume_point`).
+for colbert, added to ``index/`` as one atomic ``Index.add``); then its record
+is appended to ``segments.log`` and ``progress.bin`` is replaced atomically,
+both fsynced: the same few bytes per batch however many came before. A process
+killed at any point leaves the last committed batch: files and a journal record
+of an uncommitted batch are rewritten on resume, and colbert documents added
+after the last ``progress.bin`` are deleted from ``index/`` before the build
+goes on (:meth:`RetrievalIndex.resume_point`).
 """
 
 from __future__ import annotations
@@ -29,90 +33,31 @@ import io
 import json
 import os
 import shutil
-import time
-import zlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from . import progress as progress_file
 from .errors import CliError
+from .fileio import atomic_write, fsync_dir, npy_bytes, read_checked, read_json, write_json
+from .progress import PROGRESS, Progress
 
 FORMAT = "maxsim-retrieval"
-VERSION = 1
+# 2: progress.bin + segments.log (O(1) bytes per commit) replace progress.json.
+VERSION = 2
 SETTINGS = "maxsim-retrieval.json"
-PROGRESS = "progress.json"
 KINDS = ("colbert", "dense", "binary")
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return  # not supported here (e.g. Windows); the rename is still atomic
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: Path, data: bytes) -> dict:
-    """Write ``data`` to ``path`` atomically and durably; returns ``{"size", "crc32"}``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
-    return {"size": len(data), "crc32": zlib.crc32(data)}
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, (json.dumps(obj, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
-
-
-def read_json(path: Path, what: str) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CliError(f"{path}: missing ({what})") from None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"{path}: corrupt {what} (invalid JSON at line {exc.lineno})") from None
-    if not isinstance(obj, dict):
-        raise CliError(f"{path}: corrupt {what} (not a JSON object)")
-    return obj
-
-
-def read_checked(path: Path, ref: dict) -> bytes:
-    """The bytes of a segment file, checked against its committed size and CRC-32."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CliError(f"{path}: missing (the index is incomplete or was moved)") from None
-    if len(data) != ref["size"]:
-        raise CliError(f"{path}: {len(data)} bytes, expected {ref['size']} (truncated?)")
-    if zlib.crc32(data) != ref["crc32"]:
-        raise CliError(f"{path}: checksum mismatch (the file is corrupt)")
-    return data
-
-
-def npy_bytes(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
-    return buf.getvalue()
 
 
 class RetrievalIndex:
     """A built (or partly built) retrieval index folder: settings, progress, segments."""
 
-    def __init__(self, path: Path, settings: dict, progress: dict) -> None:
+    def __init__(self, path: Path, settings: dict, progress: Progress) -> None:
         self.path = path
         self.settings = settings
         self.progress = progress
-        self._starts = [s["start"] for s in progress["segments"]]
+        self._starts = [seg.start for seg in progress.segments]
         self._text_cache: dict[int, list[dict]] = {}
         self._colbert: Any = None
 
@@ -135,8 +80,7 @@ class RetrievalIndex:
         for sub in ("texts", "vectors"):
             (staging / sub).mkdir()
         settings = {"format": FORMAT, "version": VERSION, **settings}
-        progress = {"docs": 0, "digest": None, "complete": False, "segments": [], "next": 1}
-        write_json(staging / PROGRESS, progress)
+        progress = progress_file.create(staging)
         write_json(staging / SETTINGS, settings)
         if path.exists():
             path.rmdir()  # empty: the caller refuses a folder with files in it
@@ -161,15 +105,11 @@ class RetrievalIndex:
         if settings.get("version") != VERSION:
             raise CliError(
                 f"{path / SETTINGS}: field 'version' is {settings.get('version')!r}; "
-                f"this maxsim reads version {VERSION}"
+                f"this maxsim reads version {VERSION} (rebuild the index with --overwrite)"
             )
         if settings.get("kind") not in KINDS:
             raise CliError(f"{path / SETTINGS}: field 'kind' is {settings.get('kind')!r}")
-        progress = read_json(path / PROGRESS, "build progress")
-        for field in ("docs", "segments", "next"):
-            if field not in progress:
-                raise CliError(f"{path / PROGRESS}: field {field!r} is missing")
-        return cls(path, settings, progress)
+        return cls(path, settings, progress_file.load(path))
 
     @property
     def kind(self) -> str:
@@ -181,11 +121,11 @@ class RetrievalIndex:
 
     @property
     def n_docs(self) -> int:
-        return int(self.progress["docs"])
+        return self.progress.docs
 
     @property
     def complete(self) -> bool:
-        return bool(self.progress.get("complete"))
+        return self.progress.complete
 
     def colbert_index(self) -> Any:
         """The ``maxsim.Index`` of a colbert index (created on first use when building)."""
@@ -209,7 +149,7 @@ class RetrievalIndex:
 
     def resume_point(self) -> int:
         """Documents committed; for colbert, drops from ``index/`` any document added
-        after the last commit of ``progress.json`` (a kill between the two commits)."""
+        after the last commit of ``progress.bin`` (a kill between the two commits)."""
         if self.kind == "colbert" and (self.path / "index" / "manifest.json").exists():
             index = self.colbert_index()
             ids = np.asarray(index.ids(), dtype=np.int64)
@@ -229,8 +169,7 @@ class RetrievalIndex:
         """Commit one batch: ``docs`` (corpus.Doc), their vectors (dense: ``(n, dim)``
         float32; binary: ``(n, bytes)`` uint8 codes; colbert: a list of ``(len_i, dim)``
         float32), and the corpus digest after them."""
-        seq = int(self.progress["next"])
-        name = f"seg-{seq:06d}"
+        name = f"seg-{len(self.progress.segments) + 1:06d}"
         lines = [
             json.dumps({"_id": d.id, "title": d.title, "text": d.text}, ensure_ascii=False)
             for d in docs
@@ -251,23 +190,12 @@ class RetrievalIndex:
                 files["rescore"] = atomic_write(
                     self.path / "vectors" / f"{name}.rescore.npy", npy_bytes(rescore)
                 )
-        segment = {"name": name, "start": start, "count": len(docs), "files": files}
-        progress = dict(self.progress)
-        progress.update(
-            docs=start + len(docs),
-            digest=digest,
-            next=seq + 1,
-            segments=[*self.progress["segments"], segment],
-            updated=time.time(),
-        )
-        write_json(self.path / PROGRESS, progress)
-        self.progress = progress
+        segment = progress_file.commit(self.path, self.progress, len(docs), files, digest)
+        assert segment.name == name and segment.start == start
         self._starts.append(start)
 
     def mark_complete(self, total: int) -> None:
-        progress = dict(self.progress, complete=True, total=total)
-        write_json(self.path / PROGRESS, progress)
-        self.progress = progress
+        progress_file.mark_complete(self.path, self.progress, total)
 
     def update_settings(self, **fields: Any) -> None:
         self.settings = {**self.settings, **fields}
@@ -278,12 +206,12 @@ class RetrievalIndex:
     def _segment_texts(self, s: int) -> list[dict]:
         rows = self._text_cache.get(s)
         if rows is None:
-            seg = self.progress["segments"][s]
-            path = self.path / "texts" / f"{seg['name']}.jsonl"
-            data = read_checked(path, seg["files"]["texts"])
+            seg = self.progress.segments[s]
+            path = self.path / "texts" / f"{seg.name}.jsonl"
+            data = read_checked(path, seg.files["texts"])
             rows = [json.loads(line) for line in data.decode("utf-8").splitlines()]
-            if len(rows) != seg["count"]:
-                raise CliError(f"{path}: {len(rows)} documents, expected {seg['count']}")
+            if len(rows) != seg.count:
+                raise CliError(f"{path}: {len(rows)} documents, expected {seg.count}")
             self._text_cache[s] = rows
         return rows
 
@@ -297,15 +225,15 @@ class RetrievalIndex:
     def load_vectors(self, which: str = "vectors") -> Optional[np.ndarray]:
         """All committed rows of the ``vectors`` (or ``rescore``) segments, concatenated."""
         parts = []
-        for seg in self.progress["segments"]:
-            ref = seg["files"].get(which)
+        for seg in self.progress.segments:
+            ref = seg.files.get(which)
             if ref is None:
                 return None
             suffix = ".npy" if which == "vectors" else f".{which}.npy"
-            path = self.path / "vectors" / f"{seg['name']}{suffix}"
+            path = self.path / "vectors" / f"{seg.name}{suffix}"
             array = np.load(io.BytesIO(read_checked(path, ref)), allow_pickle=False)
-            if array.shape[0] != seg["count"]:
-                raise CliError(f"{path}: {array.shape[0]} rows, expected {seg['count']}")
+            if array.shape[0] != seg.count:
+                raise CliError(f"{path}: {array.shape[0]} rows, expected {seg.count}")
             parts.append(array)
         if not parts:
             return None
@@ -314,8 +242,8 @@ class RetrievalIndex:
     def disk_bytes(self) -> dict:
         """Bytes on disk by part: texts, vectors, index (colbert), total."""
         sizes = {"texts": 0, "vectors": 0, "index": 0}
-        for seg in self.progress["segments"]:
-            for key, ref in seg["files"].items():
+        for seg in self.progress.segments:
+            for key, ref in seg.files.items():
                 sizes["texts" if key == "texts" else "vectors"] += int(ref["size"])
         index_dir = self.path / "index"
         if index_dir.is_dir():
