@@ -380,6 +380,38 @@ def test_alternating_medians_times_every_call_in_turn() -> None:
     assert fast_ms >= 0 and slow_ms >= 20  # time.sleep waits at least as long as asked
 
 
+def test_median_seconds_warms_up_for_a_minimum_time() -> None:
+    """Untimed calls go on until ``min_warmup_seconds`` have passed (at least
+    ``warmup`` of them); ``warmup=0`` times from the first call."""
+    import time
+
+    from maxsim.bench.timing import median_seconds
+
+    calls: list[float] = []
+
+    def sleeper(seconds: float):
+        def fn() -> None:
+            calls.append(time.perf_counter())
+            time.sleep(seconds)
+
+        return fn
+
+    # 10 ms calls and a 50 ms minimum: the first timed call starts 50 ms or
+    # more after the first untimed one, and no more than 5 untimed calls ran
+    # (each takes at least 10 ms, so 5 of them already reach 50 ms).
+    median = median_seconds(sleeper(0.01), repeat=3, min_warmup_seconds=0.05)
+    untimed = len(calls) - 3
+    assert 1 <= untimed <= 5 and median >= 0.01
+    assert calls[untimed] - calls[0] >= 0.05
+    calls.clear()
+    # A call longer than the minimum: exactly `warmup` untimed calls.
+    median_seconds(sleeper(0.03), repeat=2, warmup=2, min_warmup_seconds=0.01)
+    assert len(calls) == 2 + 2
+    calls.clear()
+    median_seconds(sleeper(0.0), repeat=4, warmup=0, min_warmup_seconds=10.0)
+    assert len(calls) == 4
+
+
 @pytest.mark.parametrize(
     ("target", "problem"),
     [("missing/out.json", "does not exist"), (".", "is a directory")],

@@ -14,19 +14,39 @@ from typing import Callable
 
 import numpy as np
 
+# Untimed calls go on for at least this long. A pool's idle worker threads (on a
+# VM, their idle vCPUs too) wake slowly, and until they have been kept busy for
+# a while a multi-threaded call runs at about one thread's speed: without a
+# warm-up measured in time, whichever implementation a table times first pays
+# for waking the machine.
+MIN_WARMUP_SECONDS = 0.2
+
 
 def median_seconds(
-    fn: Callable[[], object], repeat: int, warmup: int = 1, *, clock: str = "wall"
+    fn: Callable[[], object],
+    repeat: int,
+    warmup: int = 1,
+    *,
+    clock: str = "wall",
+    min_warmup_seconds: float = MIN_WARMUP_SECONDS,
 ) -> float:
-    """Median time of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones, in seconds.
+    """Median time of ``repeat`` calls of ``fn`` after untimed ones, in seconds.
+
+    The untimed calls are at least ``warmup`` and go on until
+    ``min_warmup_seconds`` have passed (see :data:`MIN_WARMUP_SECONDS`); a
+    ``warmup`` of 0 times from the first call.
 
     ``clock="wall"``: ``time.perf_counter``. ``clock="cpu"``: ``time.process_time``
     (CPU time of all the process's threads), which a busy machine disturbs far
     less; meaningful with one thread.
     """
     timer = time.perf_counter if clock == "wall" else time.process_time
-    for _ in range(warmup):
-        fn()
+    if warmup > 0:
+        start = time.perf_counter()
+        calls = 0
+        while calls < warmup or time.perf_counter() - start < min_warmup_seconds:
+            fn()
+            calls += 1
     times = []
     for _ in range(repeat):
         start = timer()
