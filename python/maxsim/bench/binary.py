@@ -51,13 +51,14 @@ from maxsim import _native
 from maxsim import binary as mb
 
 from ._common import SKIPPED, optional, plan, render_table, skipped_notes, step
+from .timing import warm_up
 
 _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.int32)
 
 
 def _median_time(fn: Callable[[], object], repeat: int) -> tuple[float, object, float]:
     """``(median wall seconds, last result, median process CPU seconds)`` after a warm-up."""
-    fn()  # warm-up (page faults, thread pools)
+    warm_up(fn)  # page faults, thread pools (see timing.MIN_WARMUP_SECONDS)
     times, cpu, out = [], [], None
     for _ in range(repeat):
         c0, t0 = time.process_time(), time.perf_counter()

@@ -22,6 +22,17 @@ import numpy as np
 MIN_WARMUP_SECONDS = 0.2
 
 
+def warm_up(
+    fn: Callable[[], object], calls: int = 1, min_seconds: float = MIN_WARMUP_SECONDS
+) -> None:
+    """Calls ``fn`` at least ``calls`` times and until ``min_seconds`` have passed."""
+    start = time.perf_counter()
+    done = 0
+    while done < calls or time.perf_counter() - start < min_seconds:
+        fn()
+        done += 1
+
+
 def median_seconds(
     fn: Callable[[], object],
     repeat: int,
@@ -42,11 +53,7 @@ def median_seconds(
     """
     timer = time.perf_counter if clock == "wall" else time.process_time
     if warmup > 0:
-        start = time.perf_counter()
-        calls = 0
-        while calls < warmup or time.perf_counter() - start < min_warmup_seconds:
-            fn()
-            calls += 1
+        warm_up(fn, warmup, min_warmup_seconds)
     times = []
     for _ in range(repeat):
         start = timer()
