@@ -97,9 +97,11 @@ def scorer_rows(args: argparse.Namespace, index_path: str) -> None:
         n_blocks = max(2 * workers, args.rows // (BATCH * 4))
         ds = (
             # Ids from the driver (no read task) and rows made in zero-CPU tasks:
-            # the scorer workers hold both CPUs of the cluster.
+            # the scorer workers hold both CPUs of the cluster. Zero-CPU tasks are
+            # not limited by the CPUs, so `concurrency` bounds them: without it
+            # Ray starts a worker process per block (80+ at 100k rows).
             ray.data.from_numpy(np.array_split(np.arange(args.rows), n_blocks))
-            .map_batches(maker, batch_size=BATCH, num_cpus=0)
+            .map_batches(maker, batch_size=BATCH, num_cpus=0, concurrency=workers)
             .map_batches(
                 MaxSimScorer,
                 fn_constructor_args=(index_path,),
