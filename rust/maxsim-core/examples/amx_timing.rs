@@ -14,6 +14,7 @@
 //! `KERNELS` a comma-separated list of kernels; default: all supported but
 //! `scalar`, which takes about 17 s per int8 call here).
 
+#[allow(dead_code)]
 mod common;
 
 use common::{env_usize, fixed_workload, print_timings, threads_arg, Row};

@@ -5,15 +5,14 @@
 //! (`NQ` sets the query tokens, `NDOCS` the documents, `ONLY` keeps the rows
 //! whose name contains it).
 
+#[allow(dead_code)]
 mod common;
 
 use common::{env_usize, fixed_workload, print_timings, threads_arg, Row};
 use maxsim_core::float::{
     maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
 };
-use maxsim_core::reduced::{
-    f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, to_half,
-};
+use maxsim_core::reduced::{maxsim_half_batch_screened, maxsim_half_batch_unscreened};
 use maxsim_core::{DocSet, Kernel};
 
 fn main() {
@@ -24,10 +23,8 @@ fn main() {
     let (data, dim, doc_len) = (&w.data, w.dim, w.doc_len);
     let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
-    let mut data_f16 = vec![f16::ZERO; data.len()];
-    to_half(data, &mut data_f16).unwrap();
     let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
-    let docs_f16 = DocSet::fixed(&data_f16, n_docs, doc_len, dim).unwrap();
+    let docs_f16 = DocSet::fixed(&w.data_f16, n_docs, doc_len, dim).unwrap();
     println!(
         "fma peak: {:?} GFLOP/s",
         maxsim_core::peak::fma_peak_gflops(maxsim_core::dispatch::detect_best())

@@ -14,17 +14,13 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{env_usize, fixed_workload, threads_arg};
+use common::{alternating_rounds, bitwise_eq, env_usize, fixed_workload, threads_arg, Row};
 use maxsim_core::dispatch::table;
 use maxsim_core::float::{maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions};
 use maxsim_core::reduced::{
-    f16, maxsim_half_batch_unscreened, maxsim_int8_batch_variant, quantize_int8, to_half, Int8Docs,
-    Int8Queries,
+    maxsim_half_batch_unscreened, maxsim_int8_batch_variant, quantize_int8, Int8Docs, Int8Queries,
 };
 use maxsim_core::{DocSet, Kernel};
-use std::time::Instant;
-
-type Run<'a> = Box<dyn Fn() -> Vec<f32> + 'a>;
 
 fn main() {
     let threads = threads_arg();
@@ -40,10 +36,8 @@ fn main() {
     let (data, dim, doc_len) = (&w.data, w.dim, w.doc_len);
     let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
-    let mut data_f16 = vec![f16::ZERO; data.len()];
-    to_half(data, &mut data_f16).unwrap();
     let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
-    let docs_f16 = DocSet::fixed(&data_f16, n_docs, doc_len, dim).unwrap();
+    let docs_f16 = DocSet::fixed(&w.data_f16, n_docs, doc_len, dim).unwrap();
     let (codes, scales) = quantize_int8(data, dim).unwrap();
     let int8_docs = Int8Docs::fixed(&codes, &scales, n_docs, doc_len, dim).unwrap();
     let int8_query = Int8Queries::quantize(&[&w.query], None, dim).unwrap();
@@ -56,68 +50,50 @@ fn main() {
         &int8_query,
         &int8_docs,
     );
-    // (dtype group, name, run)
-    let mut rows: Vec<(&str, String, Run)> = vec![
-        (
+    let mut rows = vec![
+        Row::new(
             "float32",
             format!("float32 {}", kernels.float.name),
             Box::new(move || maxsim_scores_batch_unscreened(kernel, p, d, none()).unwrap()),
         ),
-        (
+        Row::new(
             "bfloat16",
             format!("bfloat16 {}", kernels.bf16.name),
             Box::new(move || maxsim_half_batch_unscreened(kernel, p, db, none()).unwrap()),
         ),
+        Row::new(
+            "float16",
+            format!("float16 {}", kernels.f16.name),
+            Box::new(move || maxsim_half_batch_unscreened(kernel, p, dh, none()).unwrap()),
+        ),
     ];
-    rows.push((
-        "float16",
-        format!("float16 {}", kernels.f16.name),
-        Box::new(move || maxsim_half_batch_unscreened(kernel, p, dh, none()).unwrap()),
-    ));
     for imp in std::iter::once(&kernels.int8).chain(kernels.int8_alternatives) {
         let id = imp.id;
-        rows.push((
+        rows.push(Row::new(
             "int8",
             format!("int8 {}", imp.name),
             Box::new(move || maxsim_int8_batch_variant(id, q8, d8, none()).unwrap()),
         ));
     }
-    let mut times = vec![Vec::new(); rows.len()];
-    let mut outputs: Vec<Vec<f32>> = rows.iter().map(|(_, _, run)| run()).collect();
-    for _ in 0..rounds {
-        for (i, (_, _, run)) in rows.iter().enumerate() {
-            let start = Instant::now();
-            outputs[i] = run();
-            times[i].push(start.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+    let runs: Vec<_> = rows.iter().map(|row| &*row.run).collect();
+    let (stats, outputs) = alternating_rounds(&runs, rounds);
     println!(
         "{kernel:?}, {threads} threads, {nq} query tokens, {n_docs} documents, {rounds} rounds"
     );
     println!("| row | min ms | median ms | float32 / row (min) | (median) | check |");
     println!("|---|---:|---:|---:|---:|---|");
-    let stats: Vec<(f64, f64)> = times
-        .iter_mut()
-        .map(|t| {
-            t.sort_by(f64::total_cmp);
-            (t[0], t[t.len() / 2])
-        })
-        .collect();
-    for (i, (group, name, _)) in rows.iter().enumerate() {
-        let first = rows.iter().position(|r| r.0 == *group).unwrap();
+    for (i, row) in rows.iter().enumerate() {
+        let first = rows.iter().position(|r| r.group == row.group).unwrap();
         let check = if first == i {
             ""
-        } else if outputs[first]
-            .iter()
-            .zip(&outputs[i])
-            .all(|(a, b)| a.to_bits() == b.to_bits())
-        {
+        } else if bitwise_eq(&outputs[first], &outputs[i]) {
             "bitwise = first of its dtype"
         } else {
             "DIFFERS from the first of its dtype"
         };
         println!(
-            "| {name} | {:.2} | {:.2} | {:.2}x | {:.2}x | {check} |",
+            "| {} | {:.2} | {:.2} | {:.2}x | {:.2}x | {check} |",
+            row.name,
             stats[i].0,
             stats[i].1,
             stats[0].0 / stats[i].0,

@@ -13,17 +13,16 @@
 #[allow(dead_code)]
 mod common;
 
-use common::{env_usize, fixed_workload, threads_arg};
+use common::{alternating_rounds, bitwise_eq, env_usize, fixed_workload, threads_arg};
 use maxsim_core::dispatch::screen_kernel;
 use maxsim_core::float::{
     maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
 };
 use maxsim_core::reduced::{
-    f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, maxsim_int8_batch_with,
-    quantize_int8, to_half, Int8Docs, Int8Queries,
+    maxsim_half_batch_screened, maxsim_half_batch_unscreened, maxsim_int8_batch_with,
+    quantize_int8, Int8Docs, Int8Queries,
 };
 use maxsim_core::DocSet;
-use std::time::Instant;
 
 type Run<'a> = Box<dyn Fn() -> Vec<f32> + 'a>;
 
@@ -37,10 +36,8 @@ fn main() {
     let kernel = screen_kernel().expect("a CPU with a screen");
     let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
-    let mut data_f16 = vec![f16::ZERO; data.len()];
-    to_half(data, &mut data_f16).unwrap();
     let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
-    let docs_f16 = DocSet::fixed(&data_f16, n_docs, doc_len, dim).unwrap();
+    let docs_f16 = DocSet::fixed(&w.data_f16, n_docs, doc_len, dim).unwrap();
     let (codes, scales) = quantize_int8(data, dim).unwrap();
     let int8_docs = Int8Docs::fixed(&codes, &scales, n_docs, doc_len, dim).unwrap();
     let int8_query = Int8Queries::quantize(&[&w.query], None, dim).unwrap();
@@ -82,35 +79,16 @@ fn main() {
         .into_iter()
         .filter(|(name, _)| name.contains(&only))
         .collect();
-    let mut times = vec![Vec::new(); rows.len()];
-    let mut outputs: Vec<Vec<f32>> = rows.iter().map(|(_, run)| run()).collect();
-    for _ in 0..rounds {
-        for (i, (_, run)) in rows.iter().enumerate() {
-            let start = Instant::now();
-            outputs[i] = run();
-            times[i].push(start.elapsed().as_secs_f64() * 1e3);
-        }
-    }
+    let runs: Vec<_> = rows.iter().map(|(_, run)| &**run).collect();
+    let (stats, outputs) = alternating_rounds(&runs, rounds);
     println!(
         "{} threads, {nq} query tokens, {n_docs} documents, {rounds} rounds; screen: {kernel:?}",
         threads
     );
-    let stats: Vec<(f64, f64)> = times
-        .iter_mut()
-        .map(|t| {
-            t.sort_by(f64::total_cmp);
-            (t[0], t[t.len() / 2])
-        })
-        .collect();
     for (i, (name, _)) in rows.iter().enumerate() {
         let same = match i {
             1 | 3 | 5 if only.is_empty() => {
-                let plain = &outputs[i - 1];
-                let equal = plain
-                    .iter()
-                    .zip(&outputs[i])
-                    .all(|(a, b)| a.to_bits() == b.to_bits());
-                if equal {
+                if bitwise_eq(&outputs[i - 1], &outputs[i]) {
                     "bitwise = plain"
                 } else {
                     "DIFFERS from plain"

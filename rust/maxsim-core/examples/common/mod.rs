@@ -1,8 +1,8 @@
-//! Shared by the timing examples: arguments, seeded values, and the timing
+//! Shared by the timing examples: arguments, seeded values, the timing
 //! table (median of repeated runs, and each row's largest score difference
-//! from the first row of its group).
+//! from the first row of its group), and alternating A/B rounds.
 
-use maxsim_core::reduced::{bf16, to_half};
+use maxsim_core::reduced::{bf16, f16, to_half};
 use std::time::Instant;
 
 /// The thread count given as the first argument (default 1).
@@ -44,11 +44,12 @@ impl Values {
 }
 
 /// One query of `nq` tokens and `n_docs` documents of 300 tokens × 128
-/// dims (seeded values), with the documents also in bfloat16.
+/// dims (seeded values), with the documents also in bfloat16 and float16.
 pub struct Fixed {
     pub query: Vec<f32>,
     pub data: Vec<f32>,
     pub data_bf16: Vec<bf16>,
+    pub data_f16: Vec<f16>,
     pub doc_len: usize,
     pub dim: usize,
 }
@@ -60,10 +61,13 @@ pub fn fixed_workload(seed: u64, nq: usize, n_docs: usize) -> Fixed {
     let data = values.take(n_docs * doc_len * dim);
     let mut data_bf16 = vec![bf16::ZERO; data.len()];
     to_half(&data, &mut data_bf16).unwrap();
+    let mut data_f16 = vec![f16::ZERO; data.len()];
+    to_half(&data, &mut data_f16).unwrap();
     Fixed {
         query,
         data,
         data_bf16,
+        data_f16,
         doc_len,
         dim,
     }
@@ -123,4 +127,35 @@ pub fn print_timings(rows: &[Row<'_>], repeat: usize, flops: f64, unit: (f64, &s
         medians.push(median);
     }
     medians
+}
+
+/// Runs every call once, then `rounds` rounds of each in turn (so a shared
+/// machine's drift lands on all of them alike). Returns per call its
+/// (minimum, median) ms over the rounds, and its last output.
+pub fn alternating_rounds(
+    runs: &[&(dyn Fn() -> Vec<f32> + '_)],
+    rounds: usize,
+) -> (Vec<(f64, f64)>, Vec<Vec<f32>>) {
+    let mut times = vec![Vec::new(); runs.len()];
+    let mut outputs: Vec<Vec<f32>> = runs.iter().map(|run| run()).collect();
+    for _ in 0..rounds.max(1) {
+        for (i, run) in runs.iter().enumerate() {
+            let start = Instant::now();
+            outputs[i] = run();
+            times[i].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let stats = times
+        .iter_mut()
+        .map(|t| {
+            t.sort_by(f64::total_cmp);
+            (t[0], t[t.len() / 2])
+        })
+        .collect();
+    (stats, outputs)
+}
+
+/// Whether two score vectors are equal bit for bit.
+pub fn bitwise_eq(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
