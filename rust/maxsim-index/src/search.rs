@@ -187,9 +187,20 @@ impl<'a> QueryCtx<'a> {
 /// first, ties to the lower centroid.
 pub(crate) fn probes(ctx: &QueryCtx<'_>, n_cent: usize, nprobe: usize) -> Vec<Vec<(f32, u32)>> {
     let mut lists: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(nprobe + 1); ctx.nq];
-    let mut floor = vec![f32::NEG_INFINITY; ctx.nq];
+    // The score a token's full list must beat; NaN while its list is not
+    // full, so that the row filter below lets every score through.
+    let mut floor = vec![f32::NAN; ctx.nq];
     for c in 0..n_cent {
-        let row = ctx.row(c);
+        let row = &ctx.row(c)[..ctx.nq];
+        // Most rows improve no token's list once the lists are full: one
+        // branch-free pass over the row (it vectorises) skips them.
+        if !row
+            .iter()
+            .zip(&floor)
+            .fold(false, |any, (&v, &f)| any | may_enter(v, f))
+        {
+            continue;
+        }
         for (i, list) in lists.iter_mut().enumerate() {
             let v = row[i];
             if v.is_nan() || (list.len() == nprobe && v <= floor[i]) {
@@ -207,6 +218,15 @@ pub(crate) fn probes(ctx: &QueryCtx<'_>, n_cent: usize, nprobe: usize) -> Vec<Ve
         }
     }
     lists
+}
+
+/// Whether score `v` may enter a list whose floor is `f`: `v > f`, or either
+/// is NaN (an unordered compare, so a list that is not full, whose floor is
+/// NaN, takes everything; the exact loop skips NaN scores itself).
+#[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // the unordered case is the point
+fn may_enter(v: f32, f: f32) -> bool {
+    !(v <= f)
 }
 
 /// Per-thread buffers of the candidate stage, indexed by ordinal.
@@ -431,31 +451,34 @@ impl Snapshot {
         let (nq, stride) = (ctx.nq, ctx.stride);
         Ok(ords
             .par_iter()
-            .map(|&o| {
-                let (s, d) = self.locate(o);
-                let v = &views[s];
-                let (a, b) = v.tokens(d);
-                let mut best = vec![f32::NEG_INFINITY; stride];
-                let mut extra = vec![0.0f32; stride];
-                for t in a..b {
-                    let c = v.codes.get(t);
-                    let row = ctx.row(c);
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(best, extra): &mut (Vec<f32>, Vec<f32>), &o| {
+                    let (s, d) = self.locate(o);
+                    let v = &views[s];
+                    let (a, b) = v.tokens(d);
+                    best.clear();
+                    best.resize(stride, f32::NEG_INFINITY);
                     match bound {
                         None => {
-                            for (m, &x) in best.iter_mut().zip(row) {
-                                *m = m.max(x);
+                            for t in a..b {
+                                max_into(best, ctx.row(v.codes.get(t)));
                             }
                         }
                         Some(f) => {
-                            f(c, &mut extra);
-                            for ((m, &x), &e) in best.iter_mut().zip(row).zip(&extra) {
-                                *m = m.max(x + e);
+                            extra.resize(stride, 0.0);
+                            for t in a..b {
+                                let c = v.codes.get(t);
+                                f(c, extra);
+                                for ((m, &x), &e) in best.iter_mut().zip(ctx.row(c)).zip(&*extra) {
+                                    *m = m.max(x + e);
+                                }
                             }
                         }
                     }
-                }
-                best[..nq].iter().map(|&m| m as f64).sum::<f64>() as f32
-            })
+                    best[..nq].iter().map(|&m| m as f64).sum::<f64>() as f32
+                },
+            )
             .collect())
     }
 
@@ -562,6 +585,15 @@ impl Snapshot {
             out.extend(c?);
         }
         Ok(out)
+    }
+}
+
+/// `best[i] = max(best[i], row[i])`, NaN in `row` ignored as `f32::max`
+/// does; the plain comparison compiles to one `maxps` per vector.
+#[inline]
+fn max_into(best: &mut [f32], row: &[f32]) {
+    for (m, &x) in best.iter_mut().zip(row) {
+        *m = if x > *m { x } else { *m };
     }
 }
 
