@@ -310,6 +310,13 @@ def main() -> None:
         default=10,
         help="queries per timed exhaustive scan (the corpus is held in memory for it)",
     )
+    parser.add_argument(
+        "--forced-queries",
+        type=int,
+        default=None,
+        help="queries of the forced-certificate search (exact=True widens nprobe "
+        "until certified, up to every centroid: slow on large corpora)",
+    )
     parser.add_argument("--fast-plaid", action="store_true")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument(
@@ -400,9 +407,10 @@ def main() -> None:
     report["certified_default_share"] = float(np.mean(cert))
     report["default_exact_qps_2t"] = len(queries) / (time.perf_counter() - t)
     t = time.perf_counter()
-    _, ids_e, cert_e = index.search(queries, K, exact=True, return_certified=True)
-    report["forced_exact_qps_2t"] = len(queries) / (time.perf_counter() - t)
-    report["forced_exact_recall"] = recall(ids_e, ref_i)
+    forced = queries[: args.forced_queries]
+    _, ids_e, cert_e = index.search(forced, K, exact=True, return_certified=True)
+    report["forced_exact_qps_2t"] = len(forced) / (time.perf_counter() - t)
+    report["forced_exact_recall"] = recall(ids_e, ref_i[: len(forced)])
     report["forced_exact_certified"] = float(np.mean(cert_e))
     print(json.dumps({k: v for k, v in report.items() if k != "rows"}, indent=1))
     print_table(report)
