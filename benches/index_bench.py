@@ -192,12 +192,13 @@ def rss_after_open(kind: str, path: str, query: np.ndarray) -> int:
     return json.loads(out.stdout.strip().splitlines()[-1])["rss_after_open"]
 
 
-def scan_vs_index(batches, queries, index, rounds: int, n_scan: int) -> dict:
+def scan_vs_index(batches, queries, index, rounds: int, n_scan: int, settings, ref_i) -> dict:
     """QPS of the exhaustive scan (``maxsim.scores_batch`` over the whole
     corpus held in memory as float32, the first ``n_scan`` queries as one
-    batch, then top-k) and of the index's default search (every query),
-    alternating round by round, on 1 and 2 threads: the baseline of the
-    20x target, timed under the same load as the index."""
+    batch, then top-k) and of the index (every query) at its defaults and at
+    each ``(nprobe, n_candidates)`` of ``settings``, alternating round by
+    round, on 1 and 2 threads: the baseline of the 20x target, timed under
+    the same load as the index. Also each setting's recall@10."""
     docs = [d for _, b in batches(10**9) for d in b]
     scan_queries = queries[:n_scan]
 
@@ -205,20 +206,24 @@ def scan_vs_index(batches, queries, index, rounds: int, n_scan: int) -> dict:
         s = maxsim.scores_batch(scan_queries, docs)
         np.argpartition(-s, min(K, s.shape[1] - 1), axis=1)
 
+    runs = {"default": {}} | {f"{p}_{c}": {"nprobe": p, "n_candidates": c} for p, c in settings}
     out = {}
+    for name, kw in runs.items():
+        out[f"recall@10_{name}"] = recall(index.search(queries, K, **kw)[1], ref_i)
     for t in (1, 2):
         maxsim.set_num_threads(t)
-        index.search(queries, K)
-        scan_s, index_s = [], []
+        times: dict[str, list[float]] = {"scan": []} | {name: [] for name in runs}
         for _ in range(rounds):
             start = time.perf_counter()
             scan()
-            scan_s.append(time.perf_counter() - start)
-            start = time.perf_counter()
-            index.search(queries, K)
-            index_s.append(time.perf_counter() - start)
-        out[f"exhaustive_qps_{t}t"] = len(scan_queries) / float(np.median(scan_s))
-        out[f"default_qps_{t}t"] = len(queries) / float(np.median(index_s))
+            times["scan"].append(time.perf_counter() - start)
+            for name, kw in runs.items():
+                start = time.perf_counter()
+                index.search(queries, K, **kw)
+                times[name].append(time.perf_counter() - start)
+        out[f"exhaustive_qps_{t}t"] = len(scan_queries) / float(np.median(times["scan"]))
+        for name in runs:
+            out[f"qps_{name}_{t}t"] = len(queries) / float(np.median(times[name]))
         print(json.dumps({k: v for k, v in out.items() if k.endswith(f"{t}t")}), file=sys.stderr)
     return out
 
@@ -311,6 +316,11 @@ def main() -> None:
         help="queries per timed exhaustive scan (the corpus is held in memory for it)",
     )
     parser.add_argument(
+        "--scan-settings",
+        default="",
+        help="NPROBE:N_CANDIDATES,... timed alternating with the scan, besides the defaults",
+    )
+    parser.add_argument(
         "--forced-queries",
         type=int,
         default=None,
@@ -398,8 +408,10 @@ def main() -> None:
                 row["ndcg@10"] = ndcg(np.asarray(ids))
             report["rows"].append(row)
             print(json.dumps(row), file=sys.stderr)
-    report.update(scan_vs_index(batches, queries, index, args.rounds, args.scan_queries))
-    report["default_recall@10"] = recall(index.search(queries, K)[1], ref_i)
+    settings = [tuple(map(int, x.split(":"))) for x in args.scan_settings.split(",") if x]
+    report.update(
+        scan_vs_index(batches, queries, index, args.rounds, args.scan_queries, settings, ref_i)
+    )
     # The certificate at the defaults, and forcing it.
     maxsim.set_num_threads(2)
     t = time.perf_counter()
