@@ -25,8 +25,9 @@ unfiltered:
   output into the residual. On all-MiniLM-L6-v2, keeping the 6 value
   projections float took the error from 0.0022 to 0.0012 (queries 0.0036 to
   0.0023) for a twelfth of the weight FLOPs, and SciFact NDCG@10 from 0.63942 to
-  0.64675 (published float32: 0.64508); keeping Q, K or the attention output
-  projection float instead gained under 3%. ModernBERT packs Q, K and V in one
+  0.64675 (published float32: 0.64508), at about 5% of the int8 encoding time;
+  keeping Q, K or the attention output projection float instead gained under 3%
+  (``benches/accuracy/onnx_int8_keep_float.py``). ModernBERT packs Q, K and V in one
   ``Wqkv`` and Llama-style models were not measured; they keep only the
   feed-forward outputs float.
 
