@@ -45,6 +45,26 @@ MINILM_TOKENIZER_FILES = (
 )
 
 
+# what the exporter's int8 graphs keep float32 in each BERT layer (export's docstring)
+INT8_KEPT_FLOAT = ("attention.self.value", "output.dense")
+
+
+def float_weight_matmuls(graph) -> list[str]:
+    """Module paths (torch name scopes) of the float MatMuls of the ONNX ``graph``
+    that multiply by a weight (an initializer)."""
+    import ast
+
+    weights = {t.name for t in graph.graph.initializer}
+
+    def module(node) -> str:
+        for prop in node.metadata_props:
+            if prop.key == "pkg.torch.onnx.name_scopes":
+                return ast.literal_eval(prop.value)[-2]
+        return ""
+
+    return [module(n) for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+
+
 def _ragged(arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
     return {"rows": np.array([len(a) for a in arrays]), "data": np.concatenate(arrays)}
 

@@ -205,28 +205,21 @@ def test_bert_graphs_use_fused_ort_ops(fx, name):
         assert "Softmax" not in ops and "Erf" not in ops, graph
 
 
-def test_colbert_int8_keeps_ffn_output_float(fx):
-    """The int8 graph quantizes every weight MatMul except the feed-forward output
-    projections (encoder.layer.N.output.dense), as the int8 study prescribes."""
-    import ast
-
+@pytest.mark.parametrize("name", ["minilm", "colbert"])
+def test_int8_keeps_value_and_ffn_output_float(fx, name):
+    """The int8 graph quantizes every weight MatMul except, per layer, the attention
+    value projection and the feed-forward output projection (export's module
+    docstring): of a BERT layer's six weight MatMuls (query, key, value, attention
+    output, intermediate, output), four are MatMulInteger and two stay MatMul."""
     onnx = pytest.importorskip("onnx")
-    graph = onnx.load(os.fspath(fx / "colbert" / "onnx" / "model_int8.onnx"))
-    weights = {t.name for t in graph.graph.initializer}
-
-    def module(node) -> str:
-        for prop in node.metadata_props:
-            if prop.key == "pkg.torch.onnx.name_scopes":
-                return ast.literal_eval(prop.value)[-2]
-        return ""
-
-    float_weight_matmuls = [
-        module(n) for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in weights
-    ]
-    # 2 layers: their two FFN output projections, nothing else (attention's Q.K and
-    # P.V products multiply activations, not weights, and are not quantized)
-    assert sorted(float_weight_matmuls) == [f"model.encoder.layer.{i}.output.dense" for i in (0, 1)]
-    assert [n.op_type for n in graph.graph.node].count("MatMulInteger") == 2 * 5
+    layers = {"minilm": 6, "colbert": 2}[name]
+    graph = onnx.load(os.fspath(fx / name / "onnx" / "model_int8.onnx"))
+    float_modules = OF.float_weight_matmuls(graph)
+    want = [f"model.encoder.layer.{i}.{m}" for i in range(layers) for m in OF.INT8_KEPT_FLOAT]
+    # attention's Q.K and P.V products multiply activations, not weights, and are
+    # not quantized either
+    assert sorted(float_modules) == sorted(want)
+    assert [n.op_type for n in graph.graph.node].count("MatMulInteger") == 4 * layers
 
 
 def test_colbert_overrides_apply_to_onnx(fx):

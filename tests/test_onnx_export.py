@@ -19,8 +19,9 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
 import _model_fixtures as F  # noqa: E402
+import _onnx_fixtures as OF  # noqa: E402
 from maxsim.cli import main as cli_main  # noqa: E402
-from maxsim.models import Embedder  # noqa: E402
+from maxsim.models import Embedder, export  # noqa: E402
 from maxsim.models.export import detect_kind, export_onnx  # noqa: E402
 
 
@@ -72,6 +73,37 @@ def test_detect_kind(tmp_path):
     assert detect_kind(F.make_cross_encoder_dir(tmp_path / "c")) == "Reranker"
     with pytest.raises(ValueError, match="kind="):
         detect_kind(tmp_path)
+
+
+def test_keeps_float_names():
+    """Feed-forward outputs of every family and BERT value projections stay float32;
+    the other projections (and ModernBERT's packed Wqkv) are quantized."""
+    kept = ["encoder.layer.0.output.dense", "encoder.layer.11.attention.self.value"]
+    kept += ["layers.2.mlp.Wo", "model.layers.3.mlp.down_proj"]
+    quantized = [f"encoder.layer.0.attention.self.{m}" for m in ("query", "key")]
+    quantized += ["encoder.layer.0.attention.output.dense", "encoder.layer.0.intermediate.dense"]
+    quantized += ["layers.2.attn.Wqkv", "layers.2.mlp.Wi"]
+    assert [export._keeps_float(s) for s in kept] == [True] * len(kept)
+    assert [export._keeps_float(s) for s in quantized] == [False] * len(quantized)
+
+
+def test_int8_quantizes_the_same_matmuls_with_or_without_fusions(src, tmp_path, monkeypatch):
+    """The fused graph (MultiHeadAttention, SkipLayerNormalization, BiasGelu) keeps the
+    projections' MatMuls and their torch name scopes, so dynamic int8 quantizes the
+    same ones as in the plain graph: per BERT layer, 4 of the 6 weight MatMuls (the
+    value and feed-forward output projections stay float32)."""
+    onnx = pytest.importorskip("onnx")
+    fused = export_onnx(src, tmp_path / "fused", int8=True)
+    assert json.loads((fused / "maxsim_onnx.json").read_text())["ort_fusions"]["model"]
+    monkeypatch.setattr(export, "_fuse_for_ort", lambda *args: {})
+    plain = export_onnx(src, tmp_path / "plain", int8=True)
+    layers = json.loads((src / "config.json").read_text())["num_hidden_layers"]
+    want = sorted(f"model.encoder.layer.{i}.{m}" for i in range(layers) for m in OF.INT8_KEPT_FLOAT)
+    for out in (fused, plain):
+        graph = onnx.load(os.fspath(out / "model_int8.onnx"))
+        assert sorted(OF.float_weight_matmuls(graph)) == want, out.name
+        ops = [n.op_type for n in graph.graph.node]
+        assert ops.count("MatMulInteger") == 4 * layers, out.name
 
 
 def test_killed_export_leaves_nothing(src, tmp_path):

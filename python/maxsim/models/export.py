@@ -8,12 +8,28 @@ needed here, never at run time.
 
 ``int8=True`` adds ``*_int8.onnx`` graphs made with ONNX Runtime's dynamic
 quantization (int8 weights per output channel, activations quantized per call
-with one scale per tensor, MatMul only). The feed-forward output projections
-stay float32 in every class: ``benches/accuracy/encoders_fast_accuracy.py`` showed that
-ColBERT needs it (quantizing them cost 0.026 SciFact NDCG@10, keeping them float
-measured +0.002), and on all-MiniLM-L6-v2 quantizing them too left sentence
-embeddings at cosine 0.983-0.995 to float32 (0.966 for the empty string), below
-the 0.99 this export promises; kept float, 0.992-0.997 (0.979 for "").
+with one scale per tensor, MatMul only). Two kinds of projection stay float32
+(``_keeps_float``), because their rounding error reaches the residual stream
+unfiltered:
+
+* the feed-forward output projections, in every class. Their inputs (the GELU
+  activations) carry the outliers that one per-tensor scale resolves worst:
+  ``benches/accuracy/encoders_fast_accuracy.py`` showed that ColBERT needs it
+  (quantizing them cost 0.026 SciFact NDCG@10, keeping them float measured
+  +0.002), and on all-MiniLM-L6-v2 quantizing them too doubled the embedding
+  error (mean 1 - cosine to float32 on 256 SciFact documents 0.0049, against
+  0.0022 kept float).
+* the BERT family's attention value projections (``attention.self.value``).
+  Q, K and V read the same quantized layer-norm output, but the error of Q and K
+  is damped by the softmax, while V's goes straight through the attention
+  output into the residual. On all-MiniLM-L6-v2, keeping the 6 value
+  projections float took the error from 0.0022 to 0.0012 (queries 0.0036 to
+  0.0023) for a twelfth of the weight FLOPs, and SciFact NDCG@10 from 0.63942 to
+  0.64675 (published float32: 0.64508), at about 5% of the int8 encoding time;
+  keeping Q, K or the attention output projection float instead gained under 3%
+  (``benches/accuracy/onnx_int8_keep_float.py``). ModernBERT packs Q, K and V in one
+  ``Wqkv`` and Llama-style models were not measured; they keep only the
+  feed-forward outputs float.
 
 The folder is written into a temporary sibling and renamed into place, so a
 killed export leaves no half-written model behind.
@@ -202,24 +218,32 @@ def _module_scopes(node: Any) -> list[str]:
     return []
 
 
-def _quantize(src: Path, dst: Path, keep_ffn_output: bool) -> int:
-    """Dynamic int8 quantization of ``src``'s MatMuls; returns how many were kept float."""
+def _keeps_float(scope: str) -> bool:
+    """Whether the int8 graph keeps the projection at module path ``scope`` float32
+    (a feed-forward output or a BERT attention value projection; module docstring)."""
+    return is_ffn_output(scope) or scope.endswith(".attention.self.value")
+
+
+def _quantize(src: Path, dst: Path) -> int:
+    """Dynamic int8 quantization of ``src``'s MatMuls, except those ``_keeps_float``
+    names (found by the exporter's module name scopes); returns how many were kept
+    float."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(os.fspath(src))
-    keep = []
-    if keep_ffn_output:
-        for node in graph.graph.node:
-            if node.op_type == "MatMul":
-                scopes = [s.removeprefix("model.") for s in _module_scopes(node)]
-                if any(is_ffn_output(s) for s in scopes):
-                    keep.append(node.name)
-        if not keep:
-            raise RuntimeError(
-                f"{src}: no feed-forward output projection found in the graph's name scopes; "
-                "cannot keep them float32"
-            )
+    keep, ffn = [], 0
+    for node in graph.graph.node:
+        if node.op_type == "MatMul":
+            scopes = [s.removeprefix("model.") for s in _module_scopes(node)]
+            if any(_keeps_float(s) for s in scopes):
+                keep.append(node.name)
+                ffn += any(is_ffn_output(s) for s in scopes)
+    if not ffn:
+        raise RuntimeError(
+            f"{src}: no feed-forward output projection found in the graph's name scopes; "
+            "cannot keep them float32"
+        )
     # onnxruntime logs a generic "consider pre-processing" advice on the root logger
     advice = _DropMessage("Please consider to run pre-processing")
     logging.getLogger().addFilter(advice)
@@ -414,7 +438,7 @@ def export_onnx(
             input_names = list(feats)
             if int8:
                 graphs["int8"][key] = f"{key}_int8.onnx"
-                _quantize(tmp / name, tmp / graphs["int8"][key], keep_ffn_output=True)
+                _quantize(tmp / name, tmp / graphs["int8"][key])
         (tmp / "tokenizer.json").write_text(obj.text.to_str(), encoding="utf-8")
         for fname in _COPIED_FILES:
             src = (source_dir / fname) if source_dir is not None else None
