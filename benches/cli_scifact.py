@@ -38,6 +38,11 @@ HERE = Path(__file__).resolve().parent
 MTEB_NDCG10 = 0.64508
 
 
+def load1() -> float:
+    """The 1-minute load average (the CPUs may be shared: printed beside each time)."""
+    return os.getloadavg()[0]
+
+
 def timed(cmd: list[str], stdin: str | None = None) -> tuple[float, str]:
     """Wall seconds and stdout of ``cmd`` in a fresh process (``stdin``: its input)."""
     print("$ " + " ".join(cmd) + (" < (stdin)" if stdin else ""), file=sys.stderr, flush=True)
@@ -94,12 +99,14 @@ def main() -> None:
     args.work.mkdir(parents=True)
     maxsim_cli = [sys.executable, "-m", "maxsim.cli"]
     walls: dict[str, list[float]] = {"maxsim eval": [], "sentence-transformers + faiss": []}
+    loads: dict[str, list[tuple[float, float]]] = {k: [] for k in walls}
     dense: dict = {}
     peer: dict = {}
     index_dir = args.work / "scifact-r0.idx"
     for r in range(args.rounds):
         steps = ["maxsim eval", "sentence-transformers + faiss"]
         for step in steps if r % 2 == 0 else steps[::-1]:
+            load_before = load1()
             if step == "maxsim eval":
                 out_json = args.work / f"dense-r{r}.json"
                 cmd = maxsim_cli + ["eval", str(args.data), "--model", model, "--quiet"]
@@ -113,7 +120,12 @@ def main() -> None:
                 wall, stdout = timed(cmd)
                 peer = json.loads(stdout.strip().splitlines()[-1])
             walls[step].append(wall)
-            print(f"round {r}: {step}: {wall:.1f} s", file=sys.stderr, flush=True)
+            loads[step].append((load_before, load1()))
+            print(
+                f"round {r}: {step}: {wall:.1f} s (1-min load {load_before:.2f} -> {load1():.2f})",
+                file=sys.stderr,
+                flush=True,
+            )
 
     ndcg = dense["metrics"]["first_stage"]["ndcg@10"]
     print(f"\nSciFact test, {dense['n_queries']} queries, {dense['n_docs']} documents")
@@ -129,6 +141,12 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in walls.items()}
     for name, value in med.items():
         print(f"| {name} | {value:.1f} |")
+    print("\nper round (rounds alternate which side runs first):")
+    for name in walls:
+        rows = [
+            f"{w:.1f} s (load {a:.2f} -> {b:.2f})" for w, (a, b) in zip(walls[name], loads[name])
+        ]
+        print(f"  {name}: {'; '.join(rows)}")
     print(
         f"\nsentence-transformers + faiss / maxsim eval = "
         f"{med['sentence-transformers + faiss'] / med['maxsim eval']:.2f}"
