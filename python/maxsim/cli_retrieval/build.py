@@ -22,7 +22,7 @@ from typing import Any, Iterator, Optional
 import numpy as np
 
 from .corpus import CorpusDigest, Doc, count_corpus, iter_corpus, resolve_corpus
-from .encoders import Encoder, load_encoder
+from .encoders import Encoder, load_encoder, model_record
 from .errors import CliError, UsageError, log
 from .store import SETTINGS, RetrievalIndex
 
@@ -283,7 +283,7 @@ def open_or_create(
         if kind == "auto":
             kind = "colbert" if args.doclens else "dense"
         emb = Embeddings(args.embeddings, args.doclens, kind)
-        record = load_encoder(args.model, kind, args.backend).record if args.model else None
+        record = model_record(args.model, kind, args.backend) if args.model else None
         if record is not None and record["dim"] != emb.dim:
             raise CliError(
                 f"{args.embeddings}: dimension {emb.dim}, but --model {args.model} "

@@ -142,11 +142,8 @@ def _prompts(cls: str, model: Any) -> dict:
     }
 
 
-def load_encoder(name: str, kind: str, backend: str = "auto") -> Encoder:
-    """Load ``name`` (folder or hub id) for an index of ``kind`` (``auto``: from the model)."""
-    folder = model_dir(name)
-    backend = detect_backend(folder, backend)
-    cls = detect_class(folder, backend)
+def _check_class(name: str, kind: str, cls: str) -> str:
+    """The index kind for a model of class ``cls`` (``auto``: from the class)."""
     if kind == "auto":
         kind = kind_for_class(cls)
     wanted = "ColBERT" if kind == "colbert" else "Embedder"
@@ -155,21 +152,154 @@ def load_encoder(name: str, kind: str, backend: str = "auto") -> Encoder:
             f"--kind {kind} needs a {'ColBERT' if kind == 'colbert' else 'bi-encoder'} model; "
             f"{name} is a {cls}"
         )
-    from maxsim import models
+    return kind
 
-    loader = models.ColBERT if cls == "ColBERT" else models.Embedder
-    model = loader.from_pretrained(str(folder), backend=backend)
+
+def _record(name: str, folder: Path, backend: str, cls: str, settings: dict) -> dict:
     local = os.path.isdir(os.path.expanduser(name))
-    record = {
+    return {
         "name": str(Path(name).resolve()) if local else name,
         "path": str(folder),
         "backend": backend,
         "class": cls,
-        "dim": int(model.dim),
+        "dim": int(settings["dim"]),
         "fingerprint": fingerprint(folder),
-        **_prompts(cls, model),
+        **{k: v for k, v in settings.items() if k != "dim"},
     }
+
+
+def load_encoder(name: str, kind: str, backend: str = "auto") -> Encoder:
+    """Load ``name`` (folder or hub id) for an index of ``kind`` (``auto``: from the model)."""
+    folder = model_dir(name)
+    backend = detect_backend(folder, backend)
+    cls = detect_class(folder, backend)
+    kind = _check_class(name, kind, cls)
+    from maxsim import models
+
+    loader = models.ColBERT if cls == "ColBERT" else models.Embedder
+    model = loader.from_pretrained(str(folder), backend=backend)
+    record = _record(name, folder, backend, cls, {"dim": int(model.dim), **_prompts(cls, model)})
     return Encoder(kind, model, record)
+
+
+def _int(value: Any) -> Optional[int]:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _embedder_settings(
+    dim: int, prompts: dict, default_prompt_name: Optional[str], max_seq_length: int
+) -> dict:
+    """The record's settings of an ``Embedder``, its prompts picked by its own rule."""
+    from types import SimpleNamespace
+
+    from maxsim.models import Embedder
+
+    model = SimpleNamespace(prompts=prompts, default_prompt_name=default_prompt_name)
+    pick = Embedder._pick_prompt
+    return {
+        "dim": int(dim),
+        "query_prompt": pick(model, True, None, None),  # type: ignore[arg-type]
+        "document_prompt": pick(model, False, None, None),  # type: ignore[arg-type]
+        "max_seq_length": int(max_seq_length),
+    }
+
+
+def _torch_embedder_settings(folder: Path) -> Optional[dict]:
+    """What ``Embedder.from_pretrained(folder, backend="torch")`` sets, from the
+    sentence-transformers files; ``None`` where only the loaded backbone tells."""
+    from maxsim.models._common import read_json
+    from maxsim.models._st_layout import read_embedder_layout
+
+    layout = read_embedder_layout(folder)  # reads the Dense heads' (small) weights
+    config_path = layout.transformer_dir / "config.json"
+    config = read_json(config_path) if config_path.is_file() else {}
+    if layout.dense:
+        dim = layout.dense[-1].out_features
+    else:
+        # config.hidden_size; some architectures name it otherwise (transformers maps
+        # them by attribute_map): then only the loaded config tells.
+        dim = _int(config.get("hidden_size"))
+    max_seq_length = layout.max_seq_length
+    if max_seq_length is None:
+        # min(config.max_position_embeddings, tokenizer.model_max_length), as the torch
+        # loader; a value missing from the files takes a class default: load then.
+        tok_path = layout.transformer_dir / "tokenizer_config.json"
+        tok = read_json(tok_path) if tok_path.is_file() else {}
+        positions = _int(config.get("max_position_embeddings"))
+        tok_max = _int(tok.get("model_max_length"))
+        max_seq_length = min(positions, tok_max) if positions and tok_max else None
+    if dim is None or max_seq_length is None:
+        return None
+    return _embedder_settings(dim, layout.prompts, layout.default_prompt_name, max_seq_length)
+
+
+def _colbert_settings(conf: dict, dim: int) -> dict:
+    """The record's prefixes and lengths, with ColBERT's defaults (PyLate's)."""
+    import inspect
+
+    from maxsim.models import ColBERT
+
+    defaults = inspect.signature(ColBERT.__init__).parameters
+    get = lambda k: conf[k] if conf.get(k) is not None else defaults[k].default  # noqa: E731
+    return {
+        "dim": dim,
+        "query_prefix": get("query_prefix"),
+        "document_prefix": get("document_prefix"),
+        "query_length": int(get("query_length")),
+        "document_length": int(get("document_length")),
+    }
+
+
+def _onnx_settings(folder: Path, cls: str) -> Optional[dict]:
+    """What the ONNX loader sets for maxsim's exported folder (``maxsim_onnx.json``);
+    ``None`` for third-party folders, whose dimension only a run of the graph tells."""
+    from maxsim.models._onnx_folder import CONFIG_NAME, OnnxFolder
+
+    if not (folder / CONFIG_NAME).is_file():
+        return None
+    onnx = OnnxFolder(folder, cls)
+    cfg = onnx.config
+    if cls == "ColBERT":
+        return _colbert_settings(cfg, int(cfg["output_dim"]))
+    dense = cfg.get("dense") or []
+    dim = (
+        int(onnx.heads()[f"dense.{len(dense) - 1}.weight"].shape[0])
+        if dense
+        else int(cfg["hidden_size"])
+    )
+    prompts = dict(cfg.get("prompts") or {})
+    return _embedder_settings(dim, prompts, cfg.get("default_prompt_name"), cfg["max_seq_length"])
+
+
+def settings_from_files(folder: Path, cls: str, backend: str) -> Optional[dict]:
+    """The record's dimension, prompts / prefixes and lengths read from the model
+    folder's config files (no backbone, no graph loaded), exactly as loading the
+    model sets them; ``None`` when the files cannot tell."""
+    if backend == "onnx":
+        return _onnx_settings(folder, cls)
+    if cls == "ColBERT":
+        from maxsim.models._st_layout import read_colbert_layout
+
+        layout = read_colbert_layout(folder)  # reads the projection weights, not the backbone
+        return _colbert_settings(layout.conf, layout.projections[-1].out_features)
+    return _torch_embedder_settings(folder)
+
+
+def model_record(name: str, kind: str, backend: str = "auto") -> dict:
+    """The record :func:`load_encoder` makes of ``name``, read from the model folder's
+    config files without loading the encoder (an index built from ``--embeddings``
+    needs only the record and its dimension)."""
+    folder = model_dir(name)
+    backend = detect_backend(folder, backend)
+    cls = detect_class(folder, backend)
+    kind = _check_class(name, kind, cls)
+    settings = settings_from_files(folder, cls, backend)
+    if settings is None:
+        # The files do not tell (a third-party ONNX graph's output dimension, a
+        # transformer config without hidden_size / a length limit): load the model,
+        # which knows. (A hub id resolves to its local snapshot first, as for loading.)
+        return load_encoder(name, kind, backend).record
+    return _record(name, folder, backend, cls, settings)
 
 
 def check_same_model(recorded: Optional[dict], given: Optional[str], index_path: Path) -> str:
