@@ -13,21 +13,11 @@ import _cli_fixtures as C
 import _model_fixtures as F  # noqa: I001  (sets HF_HUB_OFFLINE before the imports below)
 import numpy as np
 import pytest
-from maxsim import cli
 from maxsim.cli_retrieval import encoders
 from maxsim.cli_retrieval.store import SETTINGS
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
-
-
-def run(args: list, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as exc:
-        cli.main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    code = exc.value.code
-    return (0 if code is None else code), out, err
 
 
 def _no_loading(monkeypatch) -> None:
@@ -139,7 +129,7 @@ def test_files_that_do_not_tell_load_the_model(tmp_path, monkeypatch) -> None:
 def test_build_with_embeddings_records_what_loading_records(tmp_path, monkeypatch, capsys):
     data = C.make_beir(tmp_path / "beir", n_docs=12, n_queries=2)
     model = F.make_embedder_dir(tmp_path / "m", seed=1, prompts={"query": "query: "})
-    code, _, err = run(["index", "build", data, tmp_path / "loaded", "--model", model], capsys)
+    code, err = C.run_main(["index", "build", data, tmp_path / "loaded", "--model", model], capsys)
     assert code == 0, err
     from maxsim.models import Embedder
 
@@ -147,7 +137,7 @@ def test_build_with_embeddings_records_what_loading_records(tmp_path, monkeypatc
     np.save(tmp_path / "e.npy", Embedder.from_pretrained(model).embed(docs))
     _no_loading(monkeypatch)
     args = ["index", "build", data, tmp_path / "pre", "--embeddings", tmp_path / "e.npy"]
-    code, _, err = run([*args, "--model", model], capsys)
+    code, err = C.run_main([*args, "--model", model], capsys)
     assert code == 0, err
     loaded = json.loads((tmp_path / "loaded" / SETTINGS).read_text())
     pre = json.loads((tmp_path / "pre" / SETTINGS).read_text())
@@ -155,6 +145,6 @@ def test_build_with_embeddings_records_what_loading_records(tmp_path, monkeypatc
     # Another dimension: the same error, still without loading the model.
     np.save(tmp_path / "e8.npy", np.ones((12, 8), np.float32))
     args = ["index", "build", data, tmp_path / "bad", "--embeddings", tmp_path / "e8.npy"]
-    code, _, err = run([*args, "--model", model], capsys)
+    code, err = C.run_main([*args, "--model", model], capsys)
     assert code == 1, err
     assert f"{tmp_path / 'e8.npy'}: dimension 8, but --model {model} gives 32" in err, err

@@ -68,7 +68,7 @@ def matmul_modules(graph) -> dict[str, tuple[int, str]]:
 
 
 def quantize(src: Path, dst: Path, candidate: str, modules: dict[str, tuple[int, str]]) -> None:
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from maxsim.models.export import quantize_matmuls
 
     ffn_out = [n for n, (_, p) in modules.items() if p == "output.dense"]
     if candidate == "ffn_out_quantized":
@@ -79,14 +79,7 @@ def quantize(src: Path, dst: Path, candidate: str, modules: dict[str, tuple[int,
         keep = ffn_out + [n for n, (layer, _) in modules.items() if layer == int(candidate[1:])]
     else:
         keep = ffn_out + [n for n, (_, p) in modules.items() if p == PARTS[candidate]]
-    quantize_dynamic(
-        os.fspath(src),
-        os.fspath(dst),
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        nodes_to_exclude=keep,
-    )
+    quantize_matmuls(src, dst, keep)
 
 
 def folder_for(onnx_dir: Path, work: Path, candidate: str, modules) -> Path:

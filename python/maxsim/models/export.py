@@ -229,7 +229,6 @@ def _quantize(src: Path, dst: Path) -> int:
     names (found by the exporter's module name scopes); returns how many were kept
     float."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     graph = onnx.load(os.fspath(src))
     keep, ffn = [], 0
@@ -244,6 +243,15 @@ def _quantize(src: Path, dst: Path) -> int:
             f"{src}: no feed-forward output projection found in the graph's name scopes; "
             "cannot keep them float32"
         )
+    quantize_matmuls(src, dst, keep)
+    return len(keep)
+
+
+def quantize_matmuls(src: Path, dst: Path, keep: list[str]) -> None:
+    """ONNX Runtime's dynamic int8 quantization of ``src``'s MatMuls (int8 weights
+    per output channel), except the nodes named in ``keep``, written to ``dst``."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     # onnxruntime logs a generic "consider pre-processing" advice on the root logger
     advice = _DropMessage("Please consider to run pre-processing")
     logging.getLogger().addFilter(advice)
@@ -258,7 +266,6 @@ def _quantize(src: Path, dst: Path) -> int:
         )
     finally:
         logging.getLogger().removeFilter(advice)
-    return len(keep)
 
 
 class _DropMessage(logging.Filter):
