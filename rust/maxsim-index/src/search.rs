@@ -604,3 +604,75 @@ fn hits(best: Vec<(u64, f32)>, certified: bool) -> Hits {
         certified,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Per token, every non-NaN centroid score sorted best first, ties to the
+    /// lower centroid, cut at `nprobe`: what `probes` promises.
+    fn reference(s: &[f32], nq: usize, stride: usize, nprobe: usize) -> Vec<Vec<(f32, u32)>> {
+        (0..nq)
+            .map(|i| {
+                let mut col: Vec<(f32, u32)> = (0..s.len() / stride)
+                    .map(|c| (s[c * stride + i], c as u32))
+                    .filter(|e| !e.0.is_nan())
+                    .collect();
+                col.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                col.truncate(nprobe);
+                col
+            })
+            .collect()
+    }
+
+    proptest! {
+        /// Scores from a few levels (many ties), some NaN, some infinite, any
+        /// `nprobe` up to past the centroid count; padded lanes hold junk
+        /// that must be ignored.
+        #[test]
+        fn probes_match_a_sort(
+            nq in prop_oneof![1usize..4, 1usize..40],
+            n_cent in 1usize..120,
+            nprobe in 1usize..20,
+            seed in any::<u64>(),
+        ) {
+            let stride = nq.next_multiple_of(16);
+            let mut state = seed | 1;
+            let mut next = || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let s: Vec<f32> = (0..n_cent * stride)
+                .map(|j| {
+                    if j % stride >= nq {
+                        return 1e30; // padding lane
+                    }
+                    match next() % 8 {
+                        0 => f32::NAN,
+                        1 => f32::NEG_INFINITY,
+                        2 => f32::INFINITY,
+                        r => (r % 5) as f32 * 0.25 - 0.5,
+                    }
+                })
+                .collect();
+            let q = vec![0.0f32; nq];
+            let ctx = QueryCtx {
+                q: &q,
+                nq,
+                stride,
+                s: s.clone(),
+                prepared: PreparedQueries::new(&[&q], None, 1).unwrap(),
+            };
+            let got = probes(&ctx, n_cent, nprobe);
+            let want = reference(&s, nq, stride, nprobe);
+            for (g, w) in got.iter().zip(&want) {
+                let g: Vec<(u32, u32)> = g.iter().map(|e| (e.0.to_bits(), e.1)).collect();
+                let w: Vec<(u32, u32)> = w.iter().map(|e| (e.0.to_bits(), e.1)).collect();
+                prop_assert_eq!(g, w);
+            }
+        }
+    }
+}
