@@ -235,7 +235,7 @@ def build_maxsim(path: str, batches, dim: int, args) -> tuple[maxsim.Index, floa
     import resource
 
     start = time.perf_counter()
-    index = maxsim.Index.create(path, dim, nbits=args.nbits, store=args.store)
+    index = maxsim.Index.create(path, dim, nbits=args.nbits, store=args.store, codec=args.codec)
     # k-means trains on the first --train-batches batches (PLAID samples the
     # corpus the same way); every batch then streams through add().
     stream = iter(batches(args.batch_docs))
@@ -279,8 +279,8 @@ def fast_plaid_search(index, queries, nprobe: int, n_full: int, threads: int):
     return np.array([[d for d, _ in r] + [-1] * (K - len(r)) for r in res])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def corpus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options that choose the corpus and queries (``scifact`` / ``synthetic``)."""
     parser.add_argument("corpus", choices=["scifact", "synthetic"])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data/scifact"))
     parser.add_argument("--cache", type=Path, default=None)
@@ -289,7 +289,13 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=1_000_000)
     parser.add_argument("--dim", type=int, default=128)
     parser.add_argument("--queries", type=int, default=100)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    corpus_arguments(parser)
     parser.add_argument("--nbits", type=int, default=2)
+    parser.add_argument("--codec", choices=["pq", "scalar"], default="pq")
     parser.add_argument("--store", default="float16")
     parser.add_argument("--batch-docs", type=int, default=1000)
     parser.add_argument(
@@ -369,6 +375,7 @@ def main() -> None:
         bytes_per_token=stats["bytes_per_token"],
         n_tokens=stats["n_tokens"],
         n_centroids=stats["n_centroids"],
+        codec=stats["codec"],
         maxsim_rss_after_open=rss_after_open("maxsim", str(workdir / "maxsim"), queries[0]),
     )
     fp = None

@@ -167,6 +167,8 @@ def test_colbert_index_equals_exhaustive_maxsim(tmp_path, models, data, capsys) 
     info = json.loads(run(["index", "info", idx, "--json"], capsys)[1])
     assert info["kind"] == "colbert" and info["tokens"] == sum(len(v) for v in doc_vecs)
     assert info["build"]["store"] == "float32" and info["model"]["query_length"] == 12
+    assert info["build"]["codec"] == "pq"
+    assert maxsim.Index.open(idx / "index").stats()["codec"] == "pq"
 
 
 def test_eval_with_rerank_matches_references(tmp_path, models, data, embedder, capsys) -> None:
@@ -276,10 +278,13 @@ def test_precomputed_colbert_embeddings(tmp_path, models, data, capsys) -> None:
             tmp_path / "lens.npy",
             "--store",
             "float32",
+            "--codec",
+            "scalar",
         ],
         capsys,
     )
     assert code == 0, err
+    assert maxsim.Index.open(idx / "index").stats()["codec"] == "scalar"
     # No model recorded: search needs one, and checks its dimension.
     code, _, err = run(["search", idx, "blue house"], capsys)
     assert code == 2 and "--model" in err

@@ -45,10 +45,13 @@ def build(path, docs, ids=None, **kw) -> Index:
     return index
 
 
-@pytest.mark.parametrize("store", ["float32", "float16"])
-def test_full_probe_exact_rerank_is_exhaustive_topk(tmp_path, corpus, store) -> None:
+@pytest.mark.parametrize(
+    "store,codec", [("float32", "pq"), ("float16", "pq"), ("float16", "scalar")]
+)
+def test_full_probe_exact_rerank_is_exhaustive_topk(tmp_path, corpus, store, codec) -> None:
     docs, queries = corpus
-    index = build(tmp_path / "ix", docs, store=store, n_centroids=64)
+    index = build(tmp_path / "ix", docs, store=store, n_centroids=64, codec=codec)
+    assert index.stats()["codec"] == codec
     stored = [d.astype(store) for d in docs]
     for q in queries:
         want_s, want_i = maxsim.topk(q, stored, k=10)
@@ -143,9 +146,10 @@ def test_default_without_a_store_scores_residuals(tmp_path, corpus) -> None:
         index.search(queries[0], 10, rerank="exact")
 
 
-def test_residual_scores_track_exact_scores(tmp_path, corpus) -> None:
+@pytest.mark.parametrize("codec", ["pq", "scalar"])
+def test_residual_scores_track_exact_scores(tmp_path, corpus, codec) -> None:
     docs, queries = corpus
-    index = build(tmp_path / "ix", docs, nbits=4)
+    index = build(tmp_path / "ix", docs, nbits=4, codec=codec)
     for q in queries:
         s, i = index.search(q, 5, n_candidates=300)
         exact = np.array([(q.astype(np.float64) @ docs[j].T).max(1).sum() for j in i])
@@ -299,6 +303,111 @@ def test_argument_errors(tmp_path, corpus) -> None:
         Index.create(tmp_path / "ix", 32)
     with pytest.raises(FileNotFoundError, match="no index here"):
         Index.open(tmp_path / "missing")
+
+
+def test_table_scoring_matches_decoded_scoring(tmp_path, corpus) -> None:
+    """The product codec scores residuals from lookup tables; forcing the
+    decode path (decoded tokens, then the core kernel) in a fresh process must
+    give the same ranking and the same scores up to float rounding."""
+    import subprocess
+    import sys
+
+    docs, queries = corpus
+    build(tmp_path / "ix", docs, n_centroids=32)
+    np.savez(tmp_path / "q.npz", *queries)
+    script = (
+        "import sys, numpy as np, maxsim\n"
+        "ix = maxsim.Index.open(sys.argv[1])\n"
+        "qs = list(np.load(sys.argv[2]).values())\n"
+        "s, i = ix.search(qs, 10, rerank=None, n_candidates=300)\n"
+        "np.save(sys.argv[3], np.stack([s, i.astype(np.float32)]))\n"
+    )
+    out = {}
+    for mode in ("tables", "decode"):
+        env = dict(os.environ, MAXSIM_INDEX_SCORING=mode)
+        path = tmp_path / f"{mode}.npy"
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                script,
+                str(tmp_path / "ix"),
+                str(tmp_path / "q.npz"),
+                str(path),
+            ],
+            env=env,
+            check=True,
+        )
+        out[mode] = np.load(path)
+    np.testing.assert_array_equal(out["tables"][1], out["decode"][1])
+    np.testing.assert_allclose(out["tables"][0], out["decode"][0], rtol=1e-5, atol=1e-5)
+    # The two sum in different orders: some scores differ in their last bits,
+    # which shows that the variable did switch the path.
+    assert not np.array_equal(out["tables"][0], out["decode"][0])
+    # And both track float64 MaxSim on the original vectors (2-bit residuals).
+    for r, q in enumerate(queries):
+        ids = out["tables"][1][r].astype(int)
+        exact = [(q.astype(np.float64) @ docs[j].T).max(1).sum() for j in ids]
+        np.testing.assert_allclose(out["tables"][0][r], exact, rtol=0.15)
+
+
+def test_small_subset_scores_as_the_full_search_does(tmp_path, corpus) -> None:
+    """A subset no larger than ``n_candidates`` is scored whole, without the
+    candidate stages: its residual scores must be the full search's, bitwise."""
+    docs, queries = corpus
+    index = build(tmp_path / "ix", docs, n_centroids=32)
+    for q in queries[:4]:
+        s, i = index.search(q, 10, rerank=None, n_candidates=300, nprobe=32)
+        sub_s, sub_i = index.search(q, 10, rerank=None, subset=i[::-1].tolist())
+        np.testing.assert_array_equal(sub_i, i)
+        np.testing.assert_array_equal(sub_s, s)
+
+
+def _rewrite_manifest(path, edit) -> None:
+    """Applies ``edit`` to the manifest's JSON and writes it back with a valid checksum."""
+    import zlib
+
+    manifest = path / "manifest.json"
+    body = json.loads(manifest.read_text().splitlines()[0])
+    edit(body)
+    line = json.dumps(body, separators=(",", ":"))
+    manifest.write_text(f"{line}\ncrc32 {zlib.crc32(line.encode()):08x}\n")
+
+
+def test_codec_choice_persists_and_older_indexes_read_as_scalar(tmp_path, corpus) -> None:
+    docs, queries = corpus
+    with pytest.raises(ValueError, match="codec: expected 'pq' or 'scalar', got 'opq'"):
+        Index.create(tmp_path / "bad", 32, codec="opq")
+    for codec in ("pq", "scalar"):
+        build(tmp_path / codec, docs, codec=codec, n_centroids=32)
+        index = Index.open(tmp_path / codec)
+        assert index.stats()["codec"] == codec and f"codec={codec!r}" in repr(index)
+    # The same segment bytes: both codecs spend nbits per dimension per token
+    # (the training files differ: 256 codewords per sub-vector against buckets).
+    sizes = {c: [p.stat().st_size for p in _segment_files(tmp_path / c)] for c in ("pq", "scalar")}
+    assert sizes["pq"] == sizes["scalar"] and len(sizes["pq"]) == 2
+    before = Index.open(tmp_path / "scalar").search(queries, 10, rerank=None)
+
+    # A format version 2 manifest (before codecs had a name) is the scalar codec.
+    def as_version_2(body: dict) -> None:
+        body["version"] = 2
+        del body["codec"]
+
+    _rewrite_manifest(tmp_path / "scalar", as_version_2)
+    old = Index.open(tmp_path / "scalar")
+    assert old.stats()["codec"] == "scalar"
+    after = old.search(queries, 10, rerank=None)
+    np.testing.assert_array_equal(after[0], before[0])
+    np.testing.assert_array_equal(after[1], before[1])
+
+    # A manifest naming the other codec than its training file holds: the
+    # missing section is named, never a wrong decode.
+    def claim_pq(body: dict) -> None:
+        body["codec"] = "pq"
+
+    _rewrite_manifest(tmp_path / "scalar", claim_pq)
+    with pytest.raises(ValueError, match=r"train-\d+\.bin: codebooks: section missing"):
+        Index.open(tmp_path / "scalar")
 
 
 def _segment_files(path) -> list:

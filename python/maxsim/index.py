@@ -152,6 +152,7 @@ class Index:
         n_centroids: Optional[int] = None,
         store: Optional[str] = None,
         seed: int = 0,
+        codec: str = "pq",
         kmeans_iters: int = 4,
         max_points_per_centroid: int = 32,
     ) -> Index:
@@ -166,6 +167,12 @@ class Index:
             store: keep full vectors for ``rerank="exact"``: ``"float16"``,
                 ``"bfloat16"``, ``"int8"`` or ``"float32"``; ``None``: none.
             seed: seeds sampling and k-means (the index depends only on it).
+            codec: how residuals are compressed, both in ``nbits`` per
+                dimension: ``"pq"``, product quantization (one byte per
+                ``8 / nbits`` dimensions, 256 learned codewords each), or
+                ``"scalar"``, ColBERTv2's per-dimension buckets (what
+                fast-plaid stores). ``"pq"`` reconstructs residuals closer,
+                which is what ranking without a ``store`` rests on.
             kmeans_iters: Lloyd iterations.
             max_points_per_centroid: k-means samples at most this many tokens per centroid.
         """
@@ -179,10 +186,13 @@ class Index:
             )
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed: expected a non-negative integer, got {seed!r}")
+        if codec not in ("pq", "scalar"):
+            raise ValueError(f"codec: expected 'pq' or 'scalar', got {codec!r}")
         native = _native.NativeIndex.create(
             os.fspath(path),
             dim,
             int(nbits),
+            codec,
             n_centroids,
             store,
             int(seed),
@@ -297,8 +307,9 @@ class Index:
 
     def stats(self) -> dict:
         """Counts and sizes: ``n_docs``, ``n_tokens``, ``n_segments``,
-        ``n_tombstones``, ``n_centroids``, ``bytes_per_token`` (index files
-        without the store), ``index_bytes``, ``store_bytes``, ..."""
+        ``n_tombstones``, ``n_centroids``, ``nbits``, ``codec``,
+        ``bytes_per_token`` (index files without the store), ``index_bytes``,
+        ``store_bytes``, ..."""
         return self._native.stats()
 
     def search(
@@ -422,5 +433,6 @@ class Index:
         s = self.stats()
         return (
             f"maxsim.Index({self.path!r}, dim={s['dim']}, docs={s['n_docs']}, "
-            f"segments={s['n_segments']}, nbits={s['nbits']}, store={s['store']!r})"
+            f"segments={s['n_segments']}, nbits={s['nbits']}, codec={s['codec']!r}, "
+            f"store={s['store']!r})"
         )

@@ -151,6 +151,7 @@ def _settings(
         "build": {
             "batch_size": args.batch_size,
             "nbits": args.nbits,
+            "codec": args.codec,
             "store": store,
             "train_docs": args.train_docs,
             "embeddings": str(Path(args.embeddings).resolve()) if args.embeddings else None,

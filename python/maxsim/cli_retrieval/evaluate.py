@@ -63,6 +63,7 @@ def _build_temporary(args: argparse.Namespace, folder: Path, out: Path) -> None:
         kind=args.kind,
         backend=args.backend,
         nbits=args.nbits,
+        codec=args.codec,
         store=args.store,
         batch_size=args.batch_size,
         train_docs=args.train_docs,

@@ -110,6 +110,13 @@ def _index_options(p: argparse.ArgumentParser) -> None:
         help="colbert: residual bits per dimension (default: 2)",
     )
     p.add_argument(
+        "--codec",
+        choices=("pq", "scalar"),
+        default="pq",
+        help="colbert: residual codec, product quantization or per-dimension "
+        "buckets, both nbits per dimension (default: pq)",
+    )
+    p.add_argument(
         "--store",
         choices=("none", "float16", "bfloat16", "int8", "float32"),
         default=None,

@@ -141,7 +141,13 @@ class RetrievalIndex:
                 shutil.rmtree(folder, ignore_errors=True)
                 build = self.settings["build"]
                 self._colbert = maxsim.Index.create(
-                    folder, self.dim, nbits=build["nbits"], store=build["store"], seed=0
+                    folder,
+                    self.dim,
+                    nbits=build["nbits"],
+                    store=build["store"],
+                    seed=0,
+                    # Settings written before codecs had a name: the scalar one.
+                    codec=build.get("codec", "scalar"),
                 )
         return self._colbert
 

@@ -6,11 +6,11 @@
 //! the last committed state or the new one; files a killed writer left
 //! behind are removed by the next writer when it takes the lock.
 
-use crate::codec::Codec;
+use crate::codec::{check_nbits, Codec, ScalarCodec};
 use crate::error::{invalid, io_error, Error, Result};
 use crate::ids::{list_some, DocId};
 use crate::kmeans;
-use crate::manifest::{Manifest, StoreKind, MANIFEST};
+use crate::manifest::{CodecKind, Manifest, StoreKind, MANIFEST};
 use crate::reader::{tombstone_ref, write_tombstones, Codes, StoreView};
 use crate::rng::Rng;
 use crate::segment::{encode, write_parts, Batch, Parts, StoreData, Training};
@@ -29,6 +29,8 @@ const LOCK: &str = "writer.lock";
 pub struct CreateOptions {
     pub dim: usize,
     pub nbits: usize,
+    /// The residual codec; product quantization by default.
+    pub codec: CodecKind,
     /// `None`: PLAID's rule (a power of two near 16 √tokens).
     pub n_centroids: Option<usize>,
     pub store: Option<StoreKind>,
@@ -43,6 +45,7 @@ impl CreateOptions {
         CreateOptions {
             dim,
             nbits: 2,
+            codec: CodecKind::Product,
             n_centroids: None,
             store: None,
             seed: 0,
@@ -62,6 +65,7 @@ pub struct Stats {
     pub n_centroids: usize,
     pub dim: usize,
     pub nbits: usize,
+    pub codec: CodecKind,
     pub store: Option<StoreKind>,
     /// Segment files and the training file, without the store.
     pub index_bytes: u64,
@@ -90,7 +94,7 @@ impl Index {
         if options.dim == 0 {
             return invalid!("dim: must be at least 1, got 0");
         }
-        Codec::check_nbits(options.nbits)?;
+        check_nbits(options.nbits)?;
         if options.n_centroids == Some(0) {
             return invalid!("n_centroids: must be at least 1, got 0");
         }
@@ -112,7 +116,7 @@ impl Index {
         };
         let manifest = Manifest::new(
             options.dim,
-            options.nbits,
+            (options.nbits, options.codec),
             options.store,
             options.seed,
             options.n_centroids,
@@ -252,9 +256,10 @@ impl Index {
         self.commit(manifest, &old)
     }
 
-    /// Installs given centroids (`n × dim`) and residual buckets
+    /// Installs given centroids (`n × dim`) and scalar residual buckets
     /// (`2^nbits - 1` cutoffs, `2^nbits` weights) as the training, for
-    /// importing another index's codebook (only before the first `add`).
+    /// importing another index's codebook (only before the first `add`; the
+    /// index's codec becomes the scalar one).
     pub fn train_with(
         &self,
         centroids: Vec<f32>,
@@ -280,7 +285,8 @@ impl Index {
         if cutoffs.windows(2).any(|w| w[1] < w[0]) {
             return invalid!("cutoffs: must be non-decreasing");
         }
-        let codec = Codec::new(dim, manifest.nbits, cutoffs, weights)?;
+        let codec = Codec::Scalar(ScalarCodec::new(dim, manifest.nbits, cutoffs, weights)?);
+        manifest.codec = CodecKind::Scalar;
         let training = Training::new(dim, centroids, codec);
         let name = manifest.new_file("train", "bin");
         let size = training.write(&self.dir.join(&name))?;
@@ -314,7 +320,13 @@ impl Index {
                 *v -= m;
             }
         }
-        let codec = Codec::fit(&residuals, dim, manifest.nbits)?;
+        let codec = Codec::fit(
+            manifest.codec,
+            &residuals,
+            dim,
+            manifest.nbits,
+            manifest.seed,
+        )?;
         let training = Training::new(dim, centroids, codec);
         let name = manifest.new_file("train", "bin");
         let size = training.write(&self.dir.join(&name))?;
@@ -468,6 +480,7 @@ impl Index {
             n_centroids: snap.training.as_ref().map_or(0, |t| t.n_centroids()),
             dim: m.dim,
             nbits: m.nbits,
+            codec: m.codec,
             store: m.store,
             index_bytes,
             store_bytes: m
@@ -484,7 +497,7 @@ impl Index {
 fn empty_snapshot(dir: &Path) -> Snapshot {
     Snapshot {
         dir: dir.to_path_buf(),
-        manifest: Manifest::new(1, 2, None, 0, None, 1, 1),
+        manifest: Manifest::new(1, (2, CodecKind::Product), None, 0, None, 1, 1),
         training: None,
         segments: Vec::new(),
         bases: vec![0],

@@ -18,6 +18,7 @@ pub mod file;
 pub mod ids;
 pub mod index;
 pub mod kmeans;
+mod lut;
 pub mod manifest;
 pub mod reader;
 pub mod rng;

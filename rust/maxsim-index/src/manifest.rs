@@ -18,7 +18,8 @@ pub const MANIFEST: &str = "manifest.json";
 const FORMAT: &str = "maxsim-index";
 /// The format version this build writes; it reads [`OLDEST_VERSION`] up to it.
 /// Version 2: the residual buckets are per dimension (version 1: shared).
-pub const VERSION: u64 = 2;
+/// Version 3: the `codec` field, and the product codec's `codebooks`.
+pub const VERSION: u64 = 3;
 /// The oldest format version this build reads.
 pub const OLDEST_VERSION: u64 = 1;
 
@@ -67,6 +68,37 @@ impl StoreKind {
     }
 }
 
+/// How residuals are compressed (see [`crate::codec`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CodecKind {
+    /// Per-dimension buckets; the only codec before format version 3.
+    #[default]
+    #[serde(rename = "scalar")]
+    Scalar,
+    /// Product quantization, one byte per sub-vector.
+    #[serde(rename = "pq")]
+    Product,
+}
+
+impl CodecKind {
+    pub fn parse(name: &str) -> Result<Self> {
+        match name {
+            "pq" => Ok(CodecKind::Product),
+            "scalar" => Ok(CodecKind::Scalar),
+            _ => Err(Error::InvalidArgument(format!(
+                "codec: expected 'pq' or 'scalar', got {name:?}"
+            ))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CodecKind::Scalar => "scalar",
+            CodecKind::Product => "pq",
+        }
+    }
+}
+
 /// A file of the index and its size in bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRef {
@@ -94,6 +126,9 @@ pub struct Manifest {
     pub generation: u64,
     pub dim: usize,
     pub nbits: usize,
+    /// Absent before format version 3: the scalar codec.
+    #[serde(default)]
+    pub codec: CodecKind,
     pub store: Option<StoreKind>,
     pub id_kind: Option<IdKind>,
     pub seed: u64,
@@ -111,7 +146,7 @@ impl Manifest {
     /// The manifest of a new, empty index.
     pub fn new(
         dim: usize,
-        nbits: usize,
+        (nbits, codec): (usize, CodecKind),
         store: Option<StoreKind>,
         seed: u64,
         n_centroids: Option<usize>,
@@ -124,6 +159,7 @@ impl Manifest {
             generation: 0,
             dim,
             nbits,
+            codec,
             store,
             id_kind: None,
             seed,

@@ -20,7 +20,9 @@
 //! selection orders by (score, ordinal), so results do not depend on the
 //! number of threads. The certificate is in [`crate::certify`].
 
+use crate::codec::Codec;
 use crate::error::{invalid, Result};
+use crate::lut::Tables;
 use crate::manifest::StoreKind;
 use crate::reader::{SegView, StoreView};
 use crate::segment::Training;
@@ -160,7 +162,7 @@ pub(crate) struct QueryCtx<'a> {
 }
 
 impl<'a> QueryCtx<'a> {
-    fn new(training: &Training, q: &'a [f32]) -> Result<Self> {
+    pub(crate) fn new(training: &Training, q: &'a [f32]) -> Result<Self> {
         let dim = training.dim;
         let lanes = PreparedCentroids::new(q, None, dim)?;
         let stride = lanes.stride();
@@ -312,13 +314,18 @@ impl Snapshot {
                 .filter(|&o| o < self.total_docs() && self.is_live(o))
                 .collect();
             if live.len() <= n_cand {
-                // A small subset: score all of it.
-                let ctx = QueryCtx {
-                    q,
-                    nq: 0,
-                    stride: 0,
-                    s: Vec::new(),
-                    prepared: PreparedQueries::new(&[q], None, training.dim)?,
+                // A small subset: score all of it. Table scoring needs the
+                // centroid scores; exact and decoded scoring do not.
+                let ctx = if !rerank && matches!(training.codec, Codec::Product(_)) {
+                    QueryCtx::new(training, q)?
+                } else {
+                    QueryCtx {
+                        q,
+                        nq: 0,
+                        stride: 0,
+                        s: Vec::new(),
+                        prepared: PreparedQueries::new(&[q], None, training.dim)?,
+                    }
                 };
                 let scores = self.final_scores(training, &ctx, &live, rerank)?;
                 let scored: Vec<(u64, f32)> = live.into_iter().zip(scores).collect();
@@ -547,6 +554,28 @@ impl Snapshot {
             });
         }
         let bpt = training.codec.bytes_per_token();
+        let has_centroid_scores = !ctx.s.is_empty();
+        if let (Codec::Product(pq), true, true) = (
+            &training.codec,
+            has_centroid_scores,
+            crate::lut::use_tables(),
+        ) {
+            let tables = Tables::new(pq, ctx);
+            return Ok(ords
+                .par_iter()
+                .map_init(
+                    || (Vec::new(), Vec::new()),
+                    |(cents, best): &mut (Vec<u32>, Vec<f32>), &o| {
+                        let (s, d) = self.locate(o);
+                        let v = &views[s];
+                        let (a, b) = v.tokens(d);
+                        cents.clear();
+                        cents.extend((a..b).map(|t| v.codes.get(t) as u32));
+                        tables.score(cents, &v.residuals[a * bpt..b * bpt], best)
+                    },
+                )
+                .collect());
+        }
         let chunks: Vec<Result<Vec<f32>>> = ords
             .par_chunks(DECODE_CHUNK)
             .map(|chunk| {

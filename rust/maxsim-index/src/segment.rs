@@ -16,12 +16,12 @@
 //! The store file holds `vectors` (n_tokens × dim values of the store's
 //! type) and, for int8, `scales` f32 × n_tokens.
 
-use crate::codec::Codec;
+use crate::codec::{Codec, ProductCodec, ScalarCodec, CODEWORDS};
 use crate::error::{corrupt, Result};
 use crate::file::{as_bytes, write, Kind, Sectioned};
 use crate::ids::DocId;
 use crate::kmeans;
-use crate::manifest::{FileRef, Manifest, SegmentRef, StoreKind};
+use crate::manifest::{CodecKind, FileRef, Manifest, SegmentRef, StoreKind};
 use maxsim_core::float::argmax::PreparedCentroids;
 use maxsim_core::reduced::{bf16, f16, quantize_int8};
 use rayon::prelude::*;
@@ -101,23 +101,33 @@ impl Training {
         Ok(self.l2.get_or_init(|| prepared))
     }
 
+    /// Writes the centroids and the codec: `cutoffs` and `weights` (scalar)
+    /// or `codebooks` (product).
     pub fn write(&self, path: &Path) -> Result<u64> {
-        write(
-            path,
-            Kind::Training,
-            &[
-                ("centroids", as_bytes(&self.centroids)),
-                ("cutoffs", as_bytes(self.codec.cutoffs())),
-                ("weights", as_bytes(self.codec.weights())),
-            ],
-        )
+        let centroids = ("centroids", as_bytes(&self.centroids));
+        match &self.codec {
+            Codec::Scalar(c) => write(
+                path,
+                Kind::Training,
+                &[
+                    centroids,
+                    ("cutoffs", as_bytes(c.cutoffs())),
+                    ("weights", as_bytes(c.weights())),
+                ],
+            ),
+            Codec::Product(c) => write(
+                path,
+                Kind::Training,
+                &[centroids, ("codebooks", as_bytes(c.codebooks()))],
+            ),
+        }
     }
 
     pub fn read(
         path: &Path,
         size: u64,
         dim: usize,
-        nbits: usize,
+        (nbits, kind): (usize, CodecKind),
         (mmap, verify): (bool, bool),
     ) -> Result<Training> {
         let f = Sectioned::open(path, Kind::Training, Some(size), mmap, verify)?;
@@ -130,16 +140,29 @@ impl Training {
             ));
         }
         let (rows, len) = (rows.as_ptr(), rows.len());
-        let levels = 1usize << nbits;
-        // Per dimension, or (format version 1) one set shared by all dimensions.
-        let per_dim = f.slice::<f32>("cutoffs", None)?.len() != levels - 1;
-        let scale = if per_dim { dim } else { 1 };
-        let cutoffs = f
-            .slice::<f32>("cutoffs", Some(scale * (levels - 1)))?
-            .to_vec();
-        let weights = f.slice::<f32>("weights", Some(scale * levels))?.to_vec();
-        let codec = Codec::new(dim, nbits, cutoffs, weights)
-            .map_err(|e| corrupt(path, "cutoffs", e.to_string()))?;
+        let codec = match kind {
+            CodecKind::Scalar => {
+                let levels = 1usize << nbits;
+                // Per dimension, or (format version 1) one set shared by all dimensions.
+                let per_dim = f.slice::<f32>("cutoffs", None)?.len() != levels - 1;
+                let scale = if per_dim { dim } else { 1 };
+                let cutoffs = f
+                    .slice::<f32>("cutoffs", Some(scale * (levels - 1)))?
+                    .to_vec();
+                let weights = f.slice::<f32>("weights", Some(scale * levels))?.to_vec();
+                Codec::Scalar(
+                    ScalarCodec::new(dim, nbits, cutoffs, weights)
+                        .map_err(|e| corrupt(path, "cutoffs", e.to_string()))?,
+                )
+            }
+            CodecKind::Product => {
+                let books = f.slice::<f32>("codebooks", Some(CODEWORDS * dim))?.to_vec();
+                Codec::Product(
+                    ProductCodec::new(dim, nbits, books)
+                        .map_err(|e| corrupt(path, "codebooks", e.to_string()))?,
+                )
+            }
+        };
         let centroids = CentroidRows::File {
             _file: f,
             rows,
@@ -238,16 +261,14 @@ pub fn encode(training: &Training, store: Option<StoreKind>, batch: &Batch<'_>) 
         .par_chunks_mut(ENCODE_CHUNK * bpt)
         .zip(norms.par_chunks_mut(ENCODE_CHUNK))
         .enumerate()
-        .for_each(|(chunk, (res, nrm))| {
-            let mut r = vec![0.0f32; dim];
-            for (j, (packed, norm)) in res.chunks_mut(bpt).zip(nrm.iter_mut()).enumerate() {
-                let t = chunk * ENCODE_CHUNK + j;
+        .try_for_each(|(chunk, (res, nrm))| {
+            let first = chunk * ENCODE_CHUNK;
+            let mut r = Vec::with_capacity(nrm.len() * dim);
+            for (j, norm) in nrm.iter_mut().enumerate() {
+                let t = first + j;
                 let c = training.centroid(codes[t] as usize);
                 let x = &batch.flat[t * dim..(t + 1) * dim];
-                for k in 0..dim {
-                    r[k] = x[k] - c[k];
-                }
-                codec.encode(&r, packed);
+                r.extend(x.iter().zip(c).map(|(&a, &b)| a - b));
                 let e = &exact[t * dim..(t + 1) * dim];
                 let sq: f64 = e
                     .iter()
@@ -256,7 +277,8 @@ pub fn encode(training: &Training, store: Option<StoreKind>, batch: &Batch<'_>) 
                     .sum();
                 *norm = sq.sqrt() as f32;
             }
-        });
+            codec.encode_rows(&r, res)
+        })?;
     let mut res_max = vec![0.0f32; training.n_centroids()];
     for (&c, &n) in codes.iter().zip(&norms) {
         res_max[c as usize] = res_max[c as usize].max(n);
@@ -396,7 +418,7 @@ mod tests {
         let (dim, nbits) = (3usize, 1usize);
         let centroids: Vec<f32> = (0..2 * dim).map(|v| v as f32 * 0.5).collect();
         // A training written by this build: per-dimension buckets.
-        let codec = Codec::new(
+        let codec = ScalarCodec::new(
             dim,
             nbits,
             vec![0.1, 0.2, 0.3],
@@ -404,7 +426,7 @@ mod tests {
         )
         .unwrap();
         let path = dir.join("per_dim.bin");
-        let size = Training::new(dim, centroids.clone(), codec.clone())
+        let size = Training::new(dim, centroids.clone(), Codec::Scalar(codec.clone()))
             .write(&path)
             .unwrap();
         // A format version 1 training: one set of buckets for all dimensions.
@@ -420,14 +442,28 @@ mod tests {
         )
         .unwrap();
         for mmap in [true, false] {
-            let t = Training::read(&path, size, dim, nbits, (mmap, true)).unwrap();
+            let t =
+                Training::read(&path, size, dim, (nbits, CodecKind::Scalar), (mmap, true)).unwrap();
             assert_eq!(&*t.centroids, &centroids[..]);
             assert_eq!(t.centroid(1), &[1.5, 2.0, 2.5]);
-            assert_eq!(t.codec.cutoffs(), codec.cutoffs());
-            assert_eq!(t.codec.weights(), codec.weights());
-            let t = Training::read(&shared, shared_size, dim, nbits, (mmap, true)).unwrap();
-            assert_eq!(t.codec.cutoffs(), &[0.25; 3]);
-            assert_eq!(t.codec.weights(), &[-0.5, 0.5, -0.5, 0.5, -0.5, 0.5]);
+            let Codec::Scalar(read) = &t.codec else {
+                panic!("a scalar training read as {:?}", t.codec.kind())
+            };
+            assert_eq!(read.cutoffs(), codec.cutoffs());
+            assert_eq!(read.weights(), codec.weights());
+            let t = Training::read(
+                &shared,
+                shared_size,
+                dim,
+                (nbits, CodecKind::Scalar),
+                (mmap, true),
+            )
+            .unwrap();
+            let Codec::Scalar(read) = &t.codec else {
+                panic!("a scalar training read as {:?}", t.codec.kind())
+            };
+            assert_eq!(read.cutoffs(), &[0.25; 3]);
+            assert_eq!(read.weights(), &[-0.5, 0.5, -0.5, 0.5, -0.5, 0.5]);
         }
         // Buckets of neither shape: a corrupt file naming the field.
         let bad = dir.join("bad.bin");
@@ -441,9 +477,15 @@ mod tests {
             ],
         )
         .unwrap();
-        let err = Training::read(&bad, bad_size, dim, nbits, (true, true))
-            .err()
-            .unwrap();
+        let err = Training::read(
+            &bad,
+            bad_size,
+            dim,
+            (nbits, CodecKind::Scalar),
+            (true, true),
+        )
+        .err()
+        .unwrap();
         assert!(err.to_string().contains("cutoffs"), "{err}");
     }
 }

@@ -40,7 +40,7 @@ impl Snapshot {
                 &dir.join(&f.name),
                 f.size,
                 manifest.dim,
-                manifest.nbits,
+                (manifest.nbits, manifest.codec),
                 (mmap, verify),
             )?)),
             (None, _) => None,

@@ -6,6 +6,7 @@
 
 use crate::args::{self, ArrayList2};
 use maxsim_core::DocSet;
+use maxsim_index::manifest::CodecKind;
 use maxsim_index::{Allowed, CreateOptions, DocId, Error, IdKind, Index, SearchParams, StoreKind};
 use numpy::{PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1};
 use pyo3::exceptions::{
@@ -74,12 +75,13 @@ struct NativeIndex {
 impl NativeIndex {
     #[staticmethod]
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (path, dim, nbits, n_centroids, store, seed, kmeans_iters, max_points_per_centroid))]
+    #[pyo3(signature = (path, dim, nbits, codec, n_centroids, store, seed, kmeans_iters, max_points_per_centroid))]
     fn create(
         py: Python<'_>,
         path: PathBuf,
         dim: usize,
         nbits: usize,
+        codec: &str,
         n_centroids: Option<usize>,
         store: Option<&str>,
         seed: u64,
@@ -87,9 +89,11 @@ impl NativeIndex {
         max_points_per_centroid: usize,
     ) -> PyResult<Self> {
         let store = store.map(StoreKind::parse).transpose().map_err(to_py)?;
+        let codec = CodecKind::parse(codec).map_err(to_py)?;
         let options = CreateOptions {
             dim,
             nbits,
+            codec,
             n_centroids,
             store,
             seed,
@@ -319,6 +323,7 @@ impl NativeIndex {
         d.set_item("n_centroids", s.n_centroids)?;
         d.set_item("dim", s.dim)?;
         d.set_item("nbits", s.nbits)?;
+        d.set_item("codec", s.codec.name())?;
         d.set_item("store", s.store.map(StoreKind::name))?;
         d.set_item("index_bytes", s.index_bytes)?;
         d.set_item("store_bytes", s.store_bytes)?;

@@ -1,6 +1,6 @@
-//! Residual compression (ColBERTv2, with per-dimension buckets): each token
-//! is its centroid plus a residual quantized to `nbits` per dimension
-//! against bucket cutoffs and reconstructed with bucket weights.
+//! The scalar residual codec (ColBERTv2's, with per-dimension buckets):
+//! each residual value is quantized to `nbits` against bucket cutoffs and
+//! reconstructed with bucket weights.
 //!
 //! Buckets are fitted per dimension: the cutoffs of dimension `k` are the
 //! `i / 2^nbits` quantiles of the training residuals' values in that
@@ -16,11 +16,12 @@
 //! `(k · nbits) mod 8` of byte `k · nbits / 8`; a token takes
 //! `⌈dim · nbits / 8⌉` bytes.
 
+use super::check_nbits;
 use crate::error::{invalid, Result};
 
 /// The learned buckets of one index, per dimension.
 #[derive(Debug, Clone)]
-pub struct Codec {
+pub struct ScalarCodec {
     dim: usize,
     nbits: usize,
     /// `dim × (2^nbits - 1)`, increasing within each dimension.
@@ -33,19 +34,10 @@ pub struct Codec {
 /// moves the quantiles by less than their sampling noise).
 const FIT_VALUES_PER_DIM: usize = 1 << 16;
 
-impl Codec {
-    /// Checks `nbits` ∈ {1, 2, 4}.
-    pub fn check_nbits(nbits: usize) -> Result<()> {
-        if matches!(nbits, 1 | 2 | 4) {
-            Ok(())
-        } else {
-            invalid!("nbits: must be 1, 2 or 4, got {nbits}")
-        }
-    }
-
+impl ScalarCodec {
     /// Fits the buckets of each dimension on `residuals` (`n × dim`).
-    pub fn fit(residuals: &[f32], dim: usize, nbits: usize) -> Result<Codec> {
-        Self::check_nbits(nbits)?;
+    pub fn fit(residuals: &[f32], dim: usize, nbits: usize) -> Result<ScalarCodec> {
+        check_nbits(nbits)?;
         if dim == 0 {
             return invalid!("dim: must be at least 1");
         }
@@ -97,8 +89,13 @@ impl Codec {
     /// A codec from stored buckets: per dimension (`dim × (2^nbits - 1)`
     /// cutoffs, `dim × 2^nbits` weights) or shared by all dimensions
     /// (`2^nbits - 1` and `2^nbits`); cutoffs increase within a dimension.
-    pub fn new(dim: usize, nbits: usize, cutoffs: Vec<f32>, weights: Vec<f32>) -> Result<Codec> {
-        Self::check_nbits(nbits)?;
+    pub fn new(
+        dim: usize,
+        nbits: usize,
+        cutoffs: Vec<f32>,
+        weights: Vec<f32>,
+    ) -> Result<ScalarCodec> {
+        check_nbits(nbits)?;
         let levels = 1usize << nbits;
         let (cutoffs, weights) = if cutoffs.len() == levels - 1 && weights.len() == levels {
             (cutoffs.repeat(dim), weights.repeat(dim))
@@ -118,12 +115,16 @@ impl Codec {
         }) {
             return invalid!("buckets: cutoffs must be non-decreasing in each dimension");
         }
-        Ok(Codec {
+        Ok(ScalarCodec {
             dim,
             nbits,
             cutoffs,
             weights,
         })
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
     }
 
     pub fn nbits(&self) -> usize {
@@ -199,7 +200,7 @@ mod tests {
         for nbits in [1usize, 2, 4] {
             let dim = 13;
             let residuals = skewed(dim, 200);
-            let codec = Codec::fit(&residuals, dim, nbits).unwrap();
+            let codec = ScalarCodec::fit(&residuals, dim, nbits).unwrap();
             let levels = 1 << nbits;
             assert_eq!(codec.bytes_per_token(), (dim * nbits).div_ceil(8));
             let centroid: Vec<f32> = (0..dim).map(|k| k as f32).collect();
@@ -238,26 +239,26 @@ mod tests {
                 }
             }
         }
-        assert!(Codec::fit(&[0.0], 4, 3).is_err());
+        assert!(ScalarCodec::fit(&[0.0], 4, 3).is_err());
     }
 
     #[test]
     fn per_dimension_buckets_beat_shared_buckets_on_skewed_dimensions() {
         let dim = 16;
         let residuals = skewed(dim, 500);
-        let per_dim = Codec::fit(&residuals, dim, 2).unwrap();
+        let per_dim = ScalarCodec::fit(&residuals, dim, 2).unwrap();
         // The shared codec: one set of quantile buckets over all values.
         let mut all = residuals.clone();
         all.sort_unstable_by(f32::total_cmp);
         let q = |x: f64| all[(x * (all.len() - 1) as f64) as usize];
-        let shared = Codec::new(
+        let shared = ScalarCodec::new(
             dim,
             2,
             vec![q(0.25), q(0.5), q(0.75)],
             vec![q(0.125), q(0.375), q(0.625), q(0.875)],
         )
         .unwrap();
-        let error = |codec: &Codec| {
+        let error = |codec: &ScalarCodec| {
             let zero = vec![0.0f32; dim];
             let (mut packed, mut out) = (vec![0u8; 4], vec![0.0f32; dim]);
             residuals
@@ -277,10 +278,10 @@ mod tests {
 
     #[test]
     fn shared_buckets_are_read_and_bad_shapes_rejected() {
-        let codec = Codec::new(3, 1, vec![0.5], vec![0.0, 1.0]).unwrap();
+        let codec = ScalarCodec::new(3, 1, vec![0.5], vec![0.0, 1.0]).unwrap();
         assert_eq!(codec.cutoffs(), &[0.5, 0.5, 0.5]);
         assert_eq!(codec.weights(), &[0.0, 1.0, 0.0, 1.0, 0.0, 1.0]);
-        assert!(Codec::new(3, 1, vec![0.5; 2], vec![0.0; 6]).is_err());
-        assert!(Codec::new(2, 2, vec![0.0, 2.0, 1.0, 0.0, 1.0, 2.0], vec![0.0; 8]).is_err());
+        assert!(ScalarCodec::new(3, 1, vec![0.5; 2], vec![0.0; 6]).is_err());
+        assert!(ScalarCodec::new(2, 2, vec![0.0, 2.0, 1.0, 0.0, 1.0, 2.0], vec![0.0; 8]).is_err());
     }
 }
