@@ -15,6 +15,7 @@ use memmap2::Mmap;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const MAGIC: [u8; 8] = *b"MXSIDX\0\x01";
 const ENTRY: usize = 40;
@@ -89,6 +90,57 @@ enum Bytes {
     Mapped(Mmap),
     /// 8-byte words (so sections are aligned for any number type) and the length.
     Owned(Vec<u64>, usize),
+}
+
+/// `f32` values computed in memory, or a section of an open file, mapped
+/// rather than copied so that an opened index holds no private copy of them
+/// (centroids, codebooks).
+pub enum F32Rows {
+    Owned(Vec<f32>),
+    File {
+        /// Keeps the bytes `rows` points into alive (a mapping or a heap
+        /// buffer; neither moves while the file is held).
+        _file: Arc<Sectioned>,
+        rows: *const f32,
+        len: usize,
+    },
+}
+
+// SAFETY: the rows are read only, and the file that owns them is Send + Sync.
+unsafe impl Send for F32Rows {}
+unsafe impl Sync for F32Rows {}
+
+impl F32Rows {
+    /// Section `name` of `file` (`count` values when given), not copied.
+    pub fn section(file: &Arc<Sectioned>, name: &str, count: Option<usize>) -> Result<F32Rows> {
+        let rows = file.slice::<f32>(name, count)?;
+        Ok(F32Rows::File {
+            _file: Arc::clone(file),
+            rows: rows.as_ptr(),
+            len: rows.len(),
+        })
+    }
+}
+
+impl std::ops::Deref for F32Rows {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        match self {
+            F32Rows::Owned(v) => v,
+            // SAFETY: `rows` and `len` came from a checked `slice` of `_file`.
+            F32Rows::File { rows, len, .. } => unsafe { std::slice::from_raw_parts(*rows, *len) },
+        }
+    }
+}
+
+impl std::fmt::Debug for F32Rows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            F32Rows::Owned(_) => "owned",
+            F32Rows::File { .. } => "mapped",
+        };
+        write!(f, "F32Rows({} values, {kind})", self.len())
+    }
 }
 
 /// An open sectioned file.

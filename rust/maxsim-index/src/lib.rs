@@ -4,7 +4,9 @@
 //! - [`Index`]: create / open a folder, `train`, `add`, `delete`, `compact`;
 //!   one writer (lock file), many readers, atomic commits;
 //! - [`Snapshot::search`]: the pipeline of [`search`], with subsets,
-//!   exact rerank and the certificate of [`certify`];
+//!   exact rerank and the certificate of [`certify`]; without exact rerank,
+//!   candidates are scored on the residual codes of [`codec`] (product
+//!   quantization: from per-query lookup tables);
 //! - on disk: a versioned manifest ([`manifest`]) naming immutable
 //!   sectioned files with checksums ([`mod@file`]): training, segments
 //!   ([`segment`], [`reader`]), stores, tombstones.

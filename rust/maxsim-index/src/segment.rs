@@ -18,7 +18,7 @@
 
 use crate::codec::{Codec, ProductCodec, ScalarCodec, CODEWORDS};
 use crate::error::{corrupt, Result};
-use crate::file::{as_bytes, write, Kind, Sectioned};
+use crate::file::{as_bytes, write, F32Rows, Kind, Sectioned};
 use crate::ids::DocId;
 use crate::kmeans;
 use crate::manifest::{CodecKind, FileRef, Manifest, SegmentRef, StoreKind};
@@ -26,56 +26,26 @@ use maxsim_core::float::argmax::PreparedCentroids;
 use maxsim_core::reduced::{bf16, f16, quantize_int8};
 use rayon::prelude::*;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// Tokens per parallel encoding task.
 const ENCODE_CHUNK: usize = 4096;
 
-/// Centroid rows (`n × dim`, row-major): computed in memory, or the
-/// `centroids` section of a training file, mapped rather than copied so that
-/// an opened index holds no private copy of its codebook.
-pub enum CentroidRows {
-    Owned(Vec<f32>),
-    File {
-        /// Keeps the bytes `rows` points into alive (a mapping or a heap
-        /// buffer; neither moves while the file is held).
-        _file: Sectioned,
-        rows: *const f32,
-        len: usize,
-    },
-}
-
-// SAFETY: the rows are read only, and the file that owns them is Send + Sync.
-unsafe impl Send for CentroidRows {}
-unsafe impl Sync for CentroidRows {}
-
-impl std::ops::Deref for CentroidRows {
-    type Target = [f32];
-    fn deref(&self) -> &[f32] {
-        match self {
-            CentroidRows::Owned(v) => v,
-            // SAFETY: `rows` and `len` came from a checked `slice` of `_file`.
-            CentroidRows::File { rows, len, .. } => unsafe {
-                std::slice::from_raw_parts(*rows, *len)
-            },
-        }
-    }
-}
-
 /// Centroids and residual buckets.
 pub struct Training {
     pub dim: usize,
-    pub centroids: CentroidRows,
+    /// `n × dim`, row-major (mapped from the training file once written).
+    pub centroids: F32Rows,
     pub codec: Codec,
     l2: OnceLock<PreparedCentroids>,
 }
 
 impl Training {
     pub fn new(dim: usize, centroids: Vec<f32>, codec: Codec) -> Training {
-        Self::with_rows(dim, CentroidRows::Owned(centroids), codec)
+        Self::with_rows(dim, F32Rows::Owned(centroids), codec)
     }
 
-    fn with_rows(dim: usize, centroids: CentroidRows, codec: Codec) -> Training {
+    fn with_rows(dim: usize, centroids: F32Rows, codec: Codec) -> Training {
         Training {
             dim,
             centroids,
@@ -130,16 +100,21 @@ impl Training {
         (nbits, kind): (usize, CodecKind),
         (mmap, verify): (bool, bool),
     ) -> Result<Training> {
-        let f = Sectioned::open(path, Kind::Training, Some(size), mmap, verify)?;
-        let rows = f.slice::<f32>("centroids", None)?;
-        if rows.is_empty() || !rows.len().is_multiple_of(dim) {
+        let f = Arc::new(Sectioned::open(
+            path,
+            Kind::Training,
+            Some(size),
+            mmap,
+            verify,
+        )?);
+        let centroids = F32Rows::section(&f, "centroids", None)?;
+        if centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
             return Err(corrupt(
                 path,
                 "centroids",
-                format!("{} values for dim {dim}", rows.len()),
+                format!("{} values for dim {dim}", centroids.len()),
             ));
         }
-        let (rows, len) = (rows.as_ptr(), rows.len());
         let codec = match kind {
             CodecKind::Scalar => {
                 let levels = 1usize << nbits;
@@ -156,17 +131,14 @@ impl Training {
                 )
             }
             CodecKind::Product => {
-                let books = f.slice::<f32>("codebooks", Some(CODEWORDS * dim))?.to_vec();
+                // Mapped, not copied (nor read through to check values: the
+                // section's checksum covers them).
+                let books = F32Rows::section(&f, "codebooks", Some(CODEWORDS * dim))?;
                 Codec::Product(
-                    ProductCodec::new(dim, nbits, books)
+                    ProductCodec::mapped(dim, nbits, books)
                         .map_err(|e| corrupt(path, "codebooks", e.to_string()))?,
                 )
             }
-        };
-        let centroids = CentroidRows::File {
-            _file: f,
-            rows,
-            len,
         };
         Ok(Training::with_rows(dim, centroids, codec))
     }

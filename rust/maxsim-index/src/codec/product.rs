@@ -15,6 +15,7 @@
 
 use super::check_nbits;
 use crate::error::{invalid, Result};
+use crate::file::F32Rows;
 use crate::kmeans;
 use maxsim_core::float::argmax::{argmax_rows, PreparedCentroids};
 use rayon::prelude::*;
@@ -34,7 +35,7 @@ pub struct ProductCodec {
     dim: usize,
     nbits: usize,
     /// `CODEWORDS × dim` values, laid out as in the module docs.
-    codebooks: Vec<f32>,
+    codebooks: F32Rows,
     /// Each sub-vector's codebook prepared for nearest-codeword search.
     prepared: OnceLock<Vec<PreparedCentroids>>,
 }
@@ -83,8 +84,18 @@ impl ProductCodec {
         Self::new(dim, nbits, books.concat())
     }
 
-    /// A codec from stored codebooks (`CODEWORDS × dim` finite values).
+    /// A codec from codebooks in memory (`CODEWORDS × dim` finite values).
     pub fn new(dim: usize, nbits: usize, codebooks: Vec<f32>) -> Result<ProductCodec> {
+        if codebooks.iter().any(|v| !v.is_finite()) {
+            return invalid!("codebooks: hold a non-finite value");
+        }
+        Self::mapped(dim, nbits, F32Rows::Owned(codebooks))
+    }
+
+    /// A codec from a training file's codebooks, checked for shape only: the
+    /// values are what this crate wrote (the file's checksums cover them),
+    /// and reading them all would make every page resident at `open`.
+    pub fn mapped(dim: usize, nbits: usize, codebooks: F32Rows) -> Result<ProductCodec> {
         check_nbits(nbits)?;
         if dim == 0 || codebooks.len() != CODEWORDS * dim {
             return invalid!(
@@ -92,9 +103,6 @@ impl ProductCodec {
                 codebooks.len(),
                 CODEWORDS * dim
             );
-        }
-        if codebooks.iter().any(|v| !v.is_finite()) {
-            return invalid!("codebooks: hold a non-finite value");
         }
         Ok(ProductCodec {
             dim,
