@@ -19,7 +19,8 @@ Codecs: the scalar per-dimension codec (bucket cutoffs at the quartiles,
 weights the bucket means), the same after a PCA or a random rotation, and
 product quantization with 4-dimension sub-vectors and 8-bit codes (faiss
 ``ProductQuantizer``, and with an ``OPQMatrix`` rotation), which spends the
-same 2 bits per dimension.
+same 2 bits per dimension; and, as a bound, the reconstruction of an ideal
+2-bit code of Gaussian values (Shannon's rate-distortion test channel).
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/scifact-cache1000"))
     ap.add_argument("--centroids", type=int, default=4096)
     ap.add_argument("--queries", type=int, default=100)
+    ap.add_argument(
+        "--rows",
+        default="scalar,rotations,pq,opq,bound",
+        help="codecs to measure, comma-separated (default: all)",
+    )
     args = ap.parse_args()
 
     docs = np.load(args.cache / "docs256_flat.npy")
@@ -81,22 +87,41 @@ def main() -> None:
             )
         return weights[codes, np.arange(dim)]
 
+    rows = set(args.rows.split(","))
     report("centroid only", np.zeros_like(residual))
-    report("scalar 2 bits per dimension", scalar(residual))
-    _, pca = np.linalg.eigh(np.cov(residual[::5].T))
-    report("scalar 2 bits after a PCA rotation", scalar(residual @ pca) @ pca.T)
-    rot, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((dim, dim)))
-    report("scalar 2 bits after a random rotation", scalar(residual @ rot) @ rot.T)
+    if "scalar" in rows:
+        report("scalar 2 bits per dimension", scalar(residual))
+    if "rotations" in rows:
+        _, pca = np.linalg.eigh(np.cov(residual[::5].T))
+        report("scalar 2 bits after a PCA rotation", scalar(residual @ pca) @ pca.T)
+        rot, _ = np.linalg.qr(np.random.default_rng(1).standard_normal((dim, dim)))
+        report("scalar 2 bits after a random rotation", scalar(residual @ rot) @ rot.T)
     m = dim // 4
-    pq = faiss.ProductQuantizer(dim, m, 8)
-    pq.train(np.ascontiguousarray(residual[::2]))
-    report(f"PQ {m} x 8 bits (2 bits per dimension)", pq.decode(pq.compute_codes(residual)))
-    opq = faiss.OPQMatrix(dim, m)
-    opq.train(np.ascontiguousarray(residual[::4]))
-    rotated = opq.apply(residual)
-    pq = faiss.ProductQuantizer(dim, m, 8)
-    pq.train(np.ascontiguousarray(rotated[::2]))
-    report(f"OPQ + PQ {m} x 8 bits", opq.reverse_transform(pq.decode(pq.compute_codes(rotated))))
+    if "pq" in rows:
+        pq = faiss.ProductQuantizer(dim, m, 8)
+        pq.train(np.ascontiguousarray(residual[::2]))
+        report(f"PQ {m} x 8 bits (2 bits per dimension)", pq.decode(pq.compute_codes(residual)))
+    if "opq" in rows:
+        opq = faiss.OPQMatrix(dim, m)
+        opq.train(np.ascontiguousarray(residual[::4]))
+        rotated = opq.apply(residual)
+        pq = faiss.ProductQuantizer(dim, m, 8)
+        pq.train(np.ascontiguousarray(rotated[::2]))
+        decoded = opq.reverse_transform(pq.decode(pq.compute_codes(rotated)))
+        report(f"OPQ + PQ {m} x 8 bits", decoded)
+    if "bound" in rows:
+        # No code of 2 bits per dimension reconstructs i.i.d. Gaussian values
+        # with a mean squared error below D = sigma^2 / 16 (Shannon's
+        # rate-distortion bound, sigma^2 2^(-2R)). The optimal test channel
+        # reconstructs x as mean + a (x - mean) + noise, a = 1 - D / sigma^2,
+        # noise variance a D: the recall of such an ideal code where the
+        # residuals are Gaussian (the synthetic corpus's are, up to each
+        # centroid's offset from its topic).
+        mean, var = residual.mean(axis=0), residual.var(axis=0)
+        a = 1 - 1 / 16
+        noise = np.random.default_rng(2).standard_normal(residual.shape).astype(np.float32)
+        ideal = mean + a * (residual - mean) + np.sqrt(a * var / 16) * noise
+        report("ideal 2-bit code of Gaussian values (bound)", ideal.astype(np.float32))
 
 
 if __name__ == "__main__":
