@@ -14,20 +14,37 @@ use crate::search::QueryCtx;
 /// Lanes added per step; `stride` is a multiple of it.
 const LANES: usize = 16;
 
+/// One cache line of lanes: table rows start on line boundaries, so that no
+/// vector load of a row straddles two lines (a split load costs two; on Zen
+/// 5 the unaligned tables ran the AVX-512 loop slower than the AVX2 one).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([f32; LANES]);
+
 /// The tables of one query and how to walk them.
 pub(crate) struct Tables<'a> {
-    pub ctx: &'a QueryCtx<'a>,
-    pub tables: Vec<f32>,
-    pub bytes_per_token: usize,
+    ctx: &'a QueryCtx<'a>,
+    /// `bytes_per_token × CODEWORDS × stride` values, as lines.
+    lines: Vec<Line>,
+    bytes_per_token: usize,
 }
 
 impl<'a> Tables<'a> {
     pub fn new(codec: &ProductCodec, ctx: &'a QueryCtx<'a>) -> Self {
+        let bytes_per_token = codec.bytes_per_token();
+        // `stride` is a whole number of lines (the core pads it to 16).
+        let mut lines = vec![Line([0.0; LANES]); bytes_per_token * CODEWORDS * ctx.stride / LANES];
+        codec.query_tables(ctx.q, ctx.stride, as_values_mut(&mut lines));
         Tables {
             ctx,
-            tables: codec.query_tables(ctx.q, ctx.stride),
-            bytes_per_token: codec.bytes_per_token(),
+            lines,
+            bytes_per_token,
         }
+    }
+
+    fn tables(&self) -> &[f32] {
+        // SAFETY: `Line` is `repr(C)` over `[f32; LANES]` with no padding.
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr().cast(), self.lines.len() * LANES) }
     }
 
     /// MaxSim of the query against the document whose tokens have
@@ -42,12 +59,17 @@ impl<'a> Tables<'a> {
             residuals,
             bytes_per_token: self.bytes_per_token,
             centroid_scores: &self.ctx.s,
-            tables: &self.tables,
+            tables: self.tables(),
             stride,
         };
         doc_max(best, &doc);
         best[..self.ctx.nq].iter().map(|&m| m as f64).sum::<f64>() as f32
     }
+}
+
+fn as_values_mut(lines: &mut [Line]) -> &mut [f32] {
+    // SAFETY: `Line` is `repr(C)` over `[f32; LANES]` with no padding.
+    unsafe { std::slice::from_raw_parts_mut(lines.as_mut_ptr().cast(), lines.len() * LANES) }
 }
 
 /// One document's codes and the query's score tables.
@@ -145,8 +167,10 @@ unsafe fn doc_max_avx2(best: &mut [f32], doc: &Doc<'_>) {
     doc_max_portable(best, doc)
 }
 
-/// The widest vectors the row sums compile to here. The same elementwise
-/// additions in the same order on every level: results are bitwise equal.
+/// The widest vectors the table loop compiles to: those of the core's kernel
+/// in force (so `MAXSIM_KERNEL` picks this loop's build too). The same
+/// elementwise additions in the same order at every level: results are
+/// bitwise equal.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
 enum X86Level {
@@ -157,17 +181,16 @@ enum X86Level {
 
 #[cfg(target_arch = "x86_64")]
 fn x86_level() -> X86Level {
-    use std::sync::OnceLock;
-    static LEVEL: OnceLock<X86Level> = OnceLock::new();
-    *LEVEL.get_or_init(|| {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            X86Level::Avx512
-        } else if std::arch::is_x86_feature_detected!("avx2") {
-            X86Level::Avx2
-        } else {
-            X86Level::Baseline
-        }
-    })
+    use maxsim_core::dispatch::{selected_kernel, Kernel};
+    // An atomic load once chosen; not cached here, so that `set_kernel`
+    // moves this loop with the core's kernels.
+    match selected_kernel() {
+        Ok(Kernel::Avx512 | Kernel::Amx) => X86Level::Avx512,
+        Ok(Kernel::Avx2) => X86Level::Avx2,
+        // The scalar kernel, or an invalid override (which the core's
+        // kernels report as an error on the same search).
+        _ => X86Level::Baseline,
+    }
 }
 
 /// Whether residual scoring uses the tables: `MAXSIM_INDEX_SCORING=decode`
@@ -242,6 +265,11 @@ mod tests {
             let q = unit(&mut rng, nq, dim);
             let ctx = QueryCtx::new(&training, &q).unwrap();
             let tables = Tables::new(pq, &ctx);
+            assert_eq!(
+                tables.tables().as_ptr() as usize % 64,
+                0,
+                "rows start on lines"
+            );
             let got = tables.score(&assign[..len], &codes, &mut Vec::new());
             // Reference: f64 MaxSim over the decoded tokens.
             let mut decoded = vec![0.0f32; len * dim];

@@ -186,8 +186,9 @@ impl ProductCodec {
     /// that one token's codes add whole rows across query tokens:
     /// `tables[(m · CODEWORDS + code) · stride + i]` = ⟨sub-vector `m` of
     /// `q_i`, codeword `code` of `m`⟩ for the `nq = q.len() / dim` query
-    /// tokens `i`, 0 in the padding lanes `nq..stride`.
-    pub fn query_tables(&self, q: &[f32], stride: usize) -> Vec<f32> {
+    /// tokens `i`, 0 in the padding lanes `nq..stride`, written to `tables`
+    /// (`bytes_per_token() × CODEWORDS × stride` values).
+    pub fn query_tables(&self, q: &[f32], stride: usize, tables: &mut [f32]) {
         let dim = self.dim;
         // Transposed (`dim × stride`), so each table row is a sum of
         // contiguous lanes scaled by the codeword's values.
@@ -197,7 +198,8 @@ impl ProductCodec {
                 qt[k * stride + i] = v;
             }
         }
-        let mut tables = vec![0.0f32; self.bytes_per_token() * CODEWORDS * stride];
+        assert_eq!(tables.len(), self.bytes_per_token() * CODEWORDS * stride);
+        tables.fill(0.0);
         tables
             .par_chunks_mut(CODEWORDS * stride)
             .enumerate()
@@ -212,7 +214,6 @@ impl ProductCodec {
                     }
                 }
             });
-        tables
     }
 
     /// `out = centroid + decoded residual` for one token.
