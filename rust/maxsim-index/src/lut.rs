@@ -9,6 +9,7 @@
 //! so scores agree to float rounding, not bitwise.
 
 use crate::codec::{ProductCodec, CODEWORDS};
+use crate::error::{invalid, Result};
 use crate::search::QueryCtx;
 
 /// Lanes added per step; `stride` is a multiple of it.
@@ -30,16 +31,20 @@ pub(crate) struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    pub fn new(codec: &ProductCodec, ctx: &'a QueryCtx<'a>) -> Self {
+    /// The tables of `ctx`'s query; `ctx` must hold its centroid scores.
+    pub fn new(codec: &ProductCodec, ctx: &'a QueryCtx<'a>) -> Result<Self> {
+        if ctx.s.is_empty() {
+            return invalid!("internal: table scoring needs the query's centroid scores");
+        }
         let bytes_per_token = codec.bytes_per_token();
         // `stride` is a whole number of lines (the core pads it to 16).
         let mut lines = vec![Line([0.0; LANES]); bytes_per_token * CODEWORDS * ctx.stride / LANES];
-        codec.query_tables(ctx.q, ctx.stride, as_values_mut(&mut lines));
-        Tables {
+        codec.query_tables(ctx.q, ctx.stride, as_values_mut(&mut lines))?;
+        Ok(Tables {
             ctx,
             lines,
             bytes_per_token,
-        }
+        })
     }
 
     fn tables(&self) -> &[f32] {
@@ -264,7 +269,7 @@ mod tests {
             };
             let q = unit(&mut rng, nq, dim);
             let ctx = QueryCtx::new(&training, &q).unwrap();
-            let tables = Tables::new(pq, &ctx);
+            let tables = Tables::new(pq, &ctx).unwrap();
             assert_eq!(
                 tables.tables().as_ptr() as usize % 64,
                 0,

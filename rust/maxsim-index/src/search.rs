@@ -554,13 +554,8 @@ impl Snapshot {
             });
         }
         let bpt = training.codec.bytes_per_token();
-        let has_centroid_scores = !ctx.s.is_empty();
-        if let (Codec::Product(pq), true, true) = (
-            &training.codec,
-            has_centroid_scores,
-            crate::lut::use_tables(),
-        ) {
-            let tables = Tables::new(pq, ctx);
+        if let (Codec::Product(pq), true) = (&training.codec, crate::lut::use_tables()) {
+            let tables = Tables::new(pq, ctx)?;
             return Ok(ords
                 .par_iter()
                 .map_init(

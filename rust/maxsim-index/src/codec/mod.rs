@@ -60,13 +60,6 @@ impl Codec {
         }
     }
 
-    pub fn nbits(&self) -> usize {
-        match self {
-            Codec::Scalar(c) => c.nbits(),
-            Codec::Product(c) => c.nbits(),
-        }
-    }
-
     /// Bytes of one token's codes: `⌈dim · nbits / 8⌉` for both codecs.
     pub fn bytes_per_token(&self) -> usize {
         match self {

@@ -17,7 +17,7 @@ use super::check_nbits;
 use crate::error::{invalid, Result};
 use crate::file::F32Rows;
 use crate::kmeans;
-use maxsim_core::float::argmax::{argmax_rows, PreparedCentroids};
+use maxsim_core::float::argmax::{argmax_rows, dot_rows, PreparedCentroids};
 use rayon::prelude::*;
 use std::sync::OnceLock;
 
@@ -112,14 +112,6 @@ impl ProductCodec {
         })
     }
 
-    pub fn dim(&self) -> usize {
-        self.dim
-    }
-
-    pub fn nbits(&self) -> usize {
-        self.nbits
-    }
-
     pub fn codebooks(&self) -> &[f32] {
         &self.codebooks
     }
@@ -186,34 +178,25 @@ impl ProductCodec {
     /// that one token's codes add whole rows across query tokens:
     /// `tables[(m · CODEWORDS + code) · stride + i]` = ⟨sub-vector `m` of
     /// `q_i`, codeword `code` of `m`⟩ for the `nq = q.len() / dim` query
-    /// tokens `i`, 0 in the padding lanes `nq..stride`, written to `tables`
-    /// (`bytes_per_token() × CODEWORDS × stride` values).
-    pub fn query_tables(&self, q: &[f32], stride: usize, tables: &mut [f32]) {
+    /// tokens `i`, `-inf` in the padding lanes `nq..stride`, written to
+    /// `tables` (`bytes_per_token() × CODEWORDS × stride` values; `stride`
+    /// is `nq` rounded up to 16, as for the centroid scores). Each
+    /// sub-vector's rows are the core's centroid-score kernel (`dot_rows`)
+    /// run with the query's sub-vectors as the "centroids".
+    pub fn query_tables(&self, q: &[f32], stride: usize, tables: &mut [f32]) -> Result<()> {
         let dim = self.dim;
-        // Transposed (`dim × stride`), so each table row is a sum of
-        // contiguous lanes scaled by the codeword's values.
-        let mut qt = vec![0.0f32; dim * stride];
-        for (i, token) in q.chunks_exact(dim).enumerate() {
-            for (k, &v) in token.iter().enumerate() {
-                qt[k * stride + i] = v;
-            }
-        }
-        assert_eq!(tables.len(), self.bytes_per_token() * CODEWORDS * stride);
-        tables.fill(0.0);
         tables
             .par_chunks_mut(CODEWORDS * stride)
             .enumerate()
-            .for_each(|(m, out)| {
+            .try_for_each(|(m, out)| {
                 let (lo, hi, book) = self.book(m);
-                for (word, row) in book.chunks_exact(hi - lo).zip(out.chunks_exact_mut(stride)) {
-                    for (j, &w) in word.iter().enumerate() {
-                        let lanes = &qt[(lo + j) * stride..(lo + j + 1) * stride];
-                        for (r, &x) in row.iter_mut().zip(lanes) {
-                            *r += w * x;
-                        }
-                    }
-                }
-            });
+                let sub: Vec<f32> = q
+                    .chunks_exact(dim)
+                    .flat_map(|token| token[lo..hi].iter().copied())
+                    .collect();
+                let lanes = PreparedCentroids::new(&sub, None, hi - lo)?;
+                Ok(dot_rows(&lanes, book, out)?)
+            })
     }
 
     /// `out = centroid + decoded residual` for one token.
