@@ -123,14 +123,22 @@ fn check(dim: usize, nq: usize, lens: &[usize], q_pattern: u8, d_pattern: u8, se
 }
 
 #[test]
-fn avx2_runs_both_int8_kernels() {
-    // Whichever the AVX2 table picks, the other is an alternative: both are tested.
+fn avx2_runs_every_int8_kernel() {
+    // Whichever the AVX2 table picks, the others are alternatives: all are
+    // tested. The AVX-VNNI one exists where the CPU has AVX-VNNI.
     if maxsim_core::dispatch::table(maxsim_core::Kernel::Avx2).is_ok() {
         let ids = variants();
         assert!(
             ids.contains(&"avx2") && ids.contains(&"avx2-maddubs"),
             "{ids:?}"
         );
+        let vnni = maxsim_core::dispatch::Cpu::get().avxvnni;
+        assert_eq!(ids.contains(&"avx2-vnni"), vnni, "{ids:?}");
+        let picked = maxsim_core::dispatch::table(maxsim_core::Kernel::Avx2)
+            .unwrap()
+            .int8
+            .id;
+        assert_eq!(picked, if vnni { "avx2-vnni" } else { "avx2" });
     }
 }
 

@@ -22,6 +22,9 @@ pub struct Cpu {
     pub avx512: bool,
     /// AVX512_VNNI (`vpdpbusd`), for int8 documents.
     pub avx512vnni: bool,
+    /// AVX-VNNI (VEX `vpdpbusd` on 256 bits, without AVX-512: Intel from
+    /// Alder Lake, AMD from Zen 5), for int8 documents on the `avx2` kernel.
+    pub avxvnni: bool,
     /// AVX512_VPOPCNTDQ (`vpopcntq`), for Hamming distances.
     pub avx512vpopcntdq: bool,
     /// AVX512_BF16 (`vdpbf16ps`), for the bf16 screen.
@@ -65,6 +68,7 @@ impl Cpu {
             f16c: has!("f16c"),
             avx512: avx2_fma && has!("avx512f") && has!("avx512bw") && has!("avx512vl"),
             avx512vnni: has!("avx512vnni"),
+            avxvnni: avx2_fma && has!("avxvnni"),
             avx512vpopcntdq: has!("avx512vpopcntdq"),
             avx512bf16: has!("avx512bf16"),
             avx512fp16: has!("avx512fp16"),
@@ -104,6 +108,7 @@ impl Cpu {
             (self.avx512, "avx512bw"),
             (self.avx512, "avx512vl"),
             (self.avx512vnni, "avx512vnni"),
+            (self.avxvnni, "avxvnni"),
             (self.avx512vpopcntdq, "avx512vpopcntdq"),
             (self.avx512bf16, "avx512bf16"),
             (self.avx512fp16, "avx512fp16"),

@@ -5,6 +5,7 @@ pub mod binary;
 pub(crate) mod float;
 pub(crate) mod hamming_lut;
 pub(crate) mod int8_maddubs;
+pub(crate) mod int8_vnni;
 pub(crate) mod reduced;
 pub(crate) mod screen;
 pub mod vector;
@@ -19,8 +20,9 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
     ..portable::reduced::F16
 };
 
-/// The `avx2` kernel's table. Where AMD (Zen 2/3) and Intel (Haswell to
-/// Alder Lake P-cores) differ, the choice follows the vendor:
+/// The `avx2` kernel's table. Where CPU families differ, the choice follows
+/// the vendor (AMD Zen 2/3 against Intel Haswell to Alder Lake P-cores) or
+/// a feature that marks the family (AVX-VNNI):
 ///
 /// * **The int16 screen** (it needs F16C for float16 documents) is on by
 ///   default on AMD only. On Zen 2/3 `vpmaddwd` issues on two of the four
@@ -32,14 +34,19 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
 ///   the tile's ceiling is 1.5 times the FMA rate, not measured to pay after
 ///   the quantization: off until it is. `MAXSIM_BF16_SCREEN=1|0` overrides;
 ///   results are bitwise the same either way.
-/// * **int8**: `vpmaddwd` on both; `vpmaddubsw` (`int8_maddubs`, bitwise
-///   the same scores) is an alternative the tests run. Per 32 multiply-adds
-///   `vpmaddwd` issues two multiplies and two `vpaddd`, `vpmaddubsw` the
-///   same two multiplies (`vpmaddubsw`, then `vpmaddwd` by ones) plus
-///   `vpsignb` and `vpaddd`: no fewer multiply uops, so no higher ceiling,
-///   and on Zen 3 it measured level at best (BENCHMARKS.md "AVX2 (AMD Zen
-///   3)"). On Intel `vpsignb` also takes ports 0 and 1 with both multiplies
-///   (three uops there against two), which only widens the gap.
+/// * **int8**: AVX-VNNI `vpdpbusd` (`int8_vnni`) where the CPU has it
+///   (Intel from Alder Lake, AMD from Zen 5): one accumulating instruction
+///   per 32 multiply-adds, 3.7x the float32 kernel's speed on the fixed
+///   workload where `vpmaddwd` gives 1.7x (Zen 5 with this kernel forced,
+///   BENCHMARKS.md "AVX2 kernel on AMD Zen 5"). Without it (Zen 2/3, Intel
+///   before Alder Lake), `vpmaddwd`; `vpmaddubsw` (`int8_maddubs`) is an
+///   alternative the tests run, and all three give bitwise the same scores.
+///   Per 32 multiply-adds `vpmaddwd` issues two multiplies and two `vpaddd`,
+///   `vpmaddubsw` the same two multiplies (`vpmaddubsw`, then `vpmaddwd` by
+///   ones) plus `vpsignb` and `vpaddd`: no fewer multiply uops, so no higher
+///   ceiling, and on Zen 3 it measured level at best (BENCHMARKS.md "AVX2
+///   (AMD Zen 3)"). On Intel `vpsignb` also takes ports 0 and 1 with both
+///   multiplies (three uops there against two), which only widens the gap.
 /// * **Hamming**: the nibble-table kernel on both. Its L1-resident rate on
 ///   Zen 3 is above both the `vpshufb` kernel's and scalar `popcnt`'s
 ///   (`examples/hamming_bounds.rs`, BENCHMARKS.md "AVX2 (AMD Zen 3)"), and Zen
@@ -62,8 +69,16 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         },
         bf16: reduced::BF16,
         bf16_tiles: None,
-        int8: reduced::INT8,
-        int8_alternatives: &[int8_maddubs::INT8],
+        int8: if cpu.avxvnni {
+            int8_vnni::INT8
+        } else {
+            reduced::INT8
+        },
+        int8_alternatives: if cpu.avxvnni {
+            &[reduced::INT8, int8_maddubs::INT8]
+        } else {
+            &[int8_maddubs::INT8]
+        },
         hamming: HammingImpl::Avx2Lut,
         quantize_rows: reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",
