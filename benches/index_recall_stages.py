@@ -59,7 +59,7 @@ def corpus(args) -> tuple[list[np.ndarray], list[np.ndarray]]:
         return docs, queries
     import index_bench
 
-    spec = argparse.Namespace(dim=128, tokens=args.docs * 125, queries=args.queries)
+    spec = argparse.Namespace(dim=128, tokens=args.docs * 125, queries=args.queries, noise=1.4)
     batches, queries, _ = index_bench.synthetic(spec)
     docs = [d for _, batch in batches(0) for d in batch][: args.docs]
     return docs, queries
