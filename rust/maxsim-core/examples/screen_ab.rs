@@ -8,7 +8,9 @@
 //!
 //! `cargo run --release -p maxsim-core --example screen_ab [threads]`
 //! (`NQ` query tokens, default 32; `NDOCS`, default 1000; `ROUNDS`, default 9;
-//! `ONLY` keeps the rows whose name contains it).
+//! `ONLY` keeps the rows whose name contains it; `KERNEL` picks the family,
+//! default the first with a screen: `KERNEL=avx2` times the int16 screen on
+//! an AVX-512 CPU).
 
 #[allow(dead_code)]
 mod common;
@@ -16,13 +18,14 @@ mod common;
 use common::{alternating_rounds, bitwise_eq, env_usize, fixed_workload, threads_arg};
 use maxsim_core::dispatch::screen_kernel;
 use maxsim_core::float::{
-    maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+    maxsim_scores_batch_screened_with, maxsim_scores_batch_unscreened, PreparedQueries,
+    ScoreOptions,
 };
 use maxsim_core::reduced::{
-    maxsim_half_batch_screened, maxsim_half_batch_unscreened, maxsim_int8_batch_with,
+    maxsim_half_batch_screened_with, maxsim_half_batch_unscreened, maxsim_int8_batch_with,
     quantize_int8, Int8Docs, Int8Queries,
 };
-use maxsim_core::DocSet;
+use maxsim_core::{DocSet, Kernel};
 
 type Run<'a> = Box<dyn Fn() -> Vec<f32> + 'a>;
 
@@ -33,7 +36,10 @@ fn main() {
     let rounds = env_usize("ROUNDS", 9);
     let w = fixed_workload(7, nq, n_docs);
     let (data, dim, doc_len) = (&w.data, w.dim, w.doc_len);
-    let kernel = screen_kernel().expect("a CPU with a screen");
+    let kernel = match std::env::var("KERNEL") {
+        Ok(name) => Kernel::parse(&name).expect("a kernel name"),
+        Err(_) => screen_kernel().expect("a CPU with a screen"),
+    };
     let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
     let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
@@ -50,7 +56,7 @@ fn main() {
         ),
         (
             "float32 screened",
-            Box::new(move || maxsim_scores_batch_screened(p, d, none()).unwrap()),
+            Box::new(move || maxsim_scores_batch_screened_with(kernel, p, d, none()).unwrap()),
         ),
         (
             "bfloat16 plain",
@@ -58,7 +64,7 @@ fn main() {
         ),
         (
             "bfloat16 screened",
-            Box::new(move || maxsim_half_batch_screened(p, db, none()).unwrap()),
+            Box::new(move || maxsim_half_batch_screened_with(kernel, p, db, none()).unwrap()),
         ),
         (
             "float16 plain",
@@ -66,7 +72,7 @@ fn main() {
         ),
         (
             "float16 screened",
-            Box::new(move || maxsim_half_batch_screened(p, dh, none()).unwrap()),
+            Box::new(move || maxsim_half_batch_screened_with(kernel, p, dh, none()).unwrap()),
         ),
         (
             "int8",

@@ -1,6 +1,6 @@
-//! The screened paths (the AVX-512 bf16 screen, or the AVX2 int16 screen on a
-//! CPU without it) against the plain kernels of the same family, for float32,
-//! float16 and bfloat16 documents: the screen only chooses which float32 dot
+//! The screened paths (the AVX-512 bf16 screen and the AVX2 int16 screen,
+//! each where this CPU runs its kernel) against the plain kernels of the same
+//! family, for float32, float16 and bfloat16 documents: the screen only chooses which float32 dot
 //! products to compute, so every result must be bitwise equal. The inputs
 //! cover each branch of the screen: one candidate, two to four tracked
 //! candidates, the rescan of lanes with more (repeated document tokens),
@@ -8,27 +8,43 @@
 //! values, norms past the bound, tiny values, documents past 65536 tokens).
 #![cfg(target_arch = "x86_64")]
 
-use maxsim_core::dispatch::screen_kernel;
+use maxsim_core::dispatch::screen_kernels;
 use maxsim_core::float::screen::screen_supported;
 use maxsim_core::float::{
-    maxsim_scores_batch_screened, maxsim_scores_batch_unscreened, PreparedQueries, ScoreOptions,
+    maxsim_scores_batch_screened_with, maxsim_scores_batch_unscreened, PreparedQueries,
+    ScoreOptions,
 };
 use maxsim_core::reduced::{
-    bf16, f16, maxsim_half_batch_screened, maxsim_half_batch_unscreened, HalfFloat,
+    bf16, f16, maxsim_half_batch_screened_with, maxsim_half_batch_unscreened, HalfFloat,
 };
 use maxsim_core::reference::{f32_error_bound, maxsim_f64};
 use maxsim_core::DocSet;
+use maxsim_core::Kernel;
 use proptest::prelude::*;
 
 mod common;
 use common::values;
 
 /// Screened and plain scores of `queries` against packed `docs`, asserted
-/// bitwise equal; also checks them against the f64 reference where finite.
+/// bitwise equal for every screen this CPU runs; also checks them against the
+/// f64 reference where finite.
 fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], dim: usize) {
     if !maxsim_core::dispatch::run_or_skip("avx512bf16", screen_supported(), "float_screen") {
         return;
     }
+    for kernel in screen_kernels() {
+        check_with(kernel, queries, masks, docs, dim);
+    }
+}
+
+/// [`check`] for the screen of `kernel`.
+fn check_with(
+    kernel: Kernel,
+    queries: &[Vec<f32>],
+    masks: Option<&[Vec<bool>]>,
+    docs: &[Vec<f32>],
+    dim: usize,
+) {
     let query_refs: Vec<&[f32]> = queries.iter().map(|q| q.as_slice()).collect();
     let mask_refs: Option<Vec<&[bool]>> = masks.map(|m| m.iter().map(|m| m.as_slice()).collect());
     let prepared = PreparedQueries::new(&query_refs, mask_refs.as_deref(), dim).unwrap();
@@ -41,20 +57,26 @@ fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], d
     let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
     for zero_floor in [None, Some(floor.as_slice())] {
         let options = ScoreOptions { zero_floor };
-        let screened = maxsim_scores_batch_screened(&prepared, &set, options).unwrap();
-        let plain =
-            maxsim_scores_batch_unscreened(screen_kernel().unwrap(), &prepared, &set, options)
-                .unwrap();
-        assert_bitwise(&screened, &plain, docs.len(), dim, "float32");
+        let screened = maxsim_scores_batch_screened_with(kernel, &prepared, &set, options).unwrap();
+        let plain = maxsim_scores_batch_unscreened(kernel, &prepared, &set, options).unwrap();
+        assert_bitwise(
+            &screened,
+            &plain,
+            docs.len(),
+            dim,
+            &format!("{kernel:?} float32"),
+        );
     }
     if masks.is_none() {
         let screened =
-            maxsim_scores_batch_screened(&prepared, &set, ScoreOptions::default()).unwrap();
+            maxsim_scores_batch_screened_with(kernel, &prepared, &set, ScoreOptions::default())
+                .unwrap();
         check_reference(queries, docs, dim, &screened, "float32");
     }
     // Narrowed as `half` does (values past the range become ±inf; `to_half`
     // would refuse them), to exercise the fallbacks.
     let case = Case {
+        kernel,
         queries,
         prepared: &prepared,
         unmasked: masks.is_none(),
@@ -68,6 +90,7 @@ fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], d
 
 /// One input of [`check`], for the 16-bit formats.
 struct Case<'a> {
+    kernel: Kernel,
     queries: &'a [Vec<f32>],
     prepared: &'a PreparedQueries,
     unmasked: bool,
@@ -81,6 +104,7 @@ struct Case<'a> {
 /// on the widened values.
 fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
     let &Case {
+        kernel,
         queries,
         prepared,
         unmasked,
@@ -94,22 +118,23 @@ fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
         .collect();
     let flat: Vec<T> = stored.concat();
     let set = DocSet::packed(&flat, offsets, dim).unwrap();
-    let format = std::any::type_name::<T>();
+    let format = format!("{kernel:?} {}", std::any::type_name::<T>());
     let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
     for zero_floor in [None, Some(floor.as_slice())] {
         let options = ScoreOptions { zero_floor };
-        let screened = maxsim_half_batch_screened(prepared, &set, options).unwrap();
-        let plain = maxsim_half_batch_unscreened(screen_kernel().unwrap(), prepared, &set, options)
-            .unwrap();
-        assert_bitwise(&screened, &plain, docs.len(), dim, format);
+        let screened = maxsim_half_batch_screened_with(kernel, prepared, &set, options).unwrap();
+        let plain = maxsim_half_batch_unscreened(kernel, prepared, &set, options).unwrap();
+        assert_bitwise(&screened, &plain, docs.len(), dim, &format);
     }
     if unmasked {
         let widened: Vec<Vec<f32>> = stored
             .iter()
             .map(|d| d.iter().map(|&v| v.into()).collect())
             .collect();
-        let screened = maxsim_half_batch_screened(prepared, &set, ScoreOptions::default()).unwrap();
-        check_reference(queries, &widened, dim, &screened, format);
+        let screened =
+            maxsim_half_batch_screened_with(kernel, prepared, &set, ScoreOptions::default())
+                .unwrap();
+        check_reference(queries, &widened, dim, &screened, &format);
     }
 }
 
@@ -314,11 +339,7 @@ fn near_ties_at_the_code_step() {
 /// token order too.
 #[test]
 fn signed_zero_ties_follow_token_order() {
-    // The bf16 screen folds its tracked candidates by approximate value
-    // (ties to the later token) and has not been run on this input on
-    // AVX512_BF16 hardware; the int16 screen folds in token order.
-    if maxsim_core::dispatch::screen_kernel() != Ok(maxsim_core::Kernel::Avx2) {
-        eprintln!("signed_zero_ties_follow_token_order: runs on the AVX2 screen only");
+    if !maxsim_core::dispatch::run_or_skip("avx512bf16", screen_supported(), "float_screen") {
         return;
     }
     let dim = 4;
@@ -329,18 +350,20 @@ fn signed_zero_ties_follow_token_order() {
         .map(|lasts| lasts.iter().flat_map(|&f| row(f)).collect())
         .collect();
     check(std::slice::from_ref(&query), None, &docs, dim);
-    // The scores really are −0 and +0 (the plain kernel's).
+    // The scores really are −0 and +0 (each screened kernel's plain ones).
     let prepared = PreparedQueries::new(&[&query], None, dim).unwrap();
     let flat: Vec<f32> = docs.concat();
     let set = DocSet::packed(&flat, &[0, 3, 6, 9], dim).unwrap();
-    let kernel = maxsim_core::dispatch::screen_kernel().unwrap();
-    let plain = maxsim_scores_batch_unscreened(kernel, &prepared, &set, ScoreOptions::default());
-    let signs: Vec<bool> = plain
-        .unwrap()
-        .iter()
-        .map(|v| v.is_sign_negative())
-        .collect();
-    assert_eq!(signs, [true, false, true]);
+    for kernel in screen_kernels() {
+        let plain =
+            maxsim_scores_batch_unscreened(kernel, &prepared, &set, ScoreOptions::default());
+        let signs: Vec<bool> = plain
+            .unwrap()
+            .iter()
+            .map(|v| v.is_sign_negative())
+            .collect();
+        assert_eq!(signs, [true, false, true], "{kernel:?}");
+    }
 }
 
 proptest! {

@@ -192,6 +192,30 @@ pub(crate) fn screen_table() -> Result<&'static KernelTable> {
         })
 }
 
+/// Every verified kernel this CPU supports that has a screen, most
+/// preferred first (the first is [`screen_kernel`]): for tests and
+/// benchmarks that run each screen through the `_screened_with` entry
+/// points, e.g. the AVX2 int16 screen on an AVX-512 CPU.
+pub fn screen_kernels() -> Vec<Kernel> {
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_verified() && k.is_supported())
+        .filter(|&k| table(k).is_ok_and(|t| t.screen.is_some()))
+        .collect()
+}
+
+/// `kernel`'s table where it runs here and has a screen; `Unsupported` otherwise.
+pub(crate) fn table_with_screen(kernel: Kernel) -> Result<&'static KernelTable> {
+    let t = table(kernel)?;
+    if t.screen.is_none() {
+        return Err(Error::Unsupported(format!(
+            "the {} kernel has no screen on this CPU",
+            kernel.name()
+        )));
+    }
+    Ok(t)
+}
+
 /// The kernel whose screen the `_screened` entry points run: the most
 /// preferred verified kernel this CPU supports that has one (its plain
 /// kernels give the results those entry points must match bitwise).

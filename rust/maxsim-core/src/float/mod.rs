@@ -224,6 +224,26 @@ pub fn maxsim_scores_batch_screened(
     screened(crate::dispatch::screen_table()?, queries, docs, options)
 }
 
+/// As [`maxsim_scores_batch_screened`] with `kernel`'s screen (one of
+/// [`screen_kernels`]); bitwise that kernel's float32 path. `Unsupported`
+/// where `kernel` does not run here or has no screen.
+///
+/// [`screen_kernels`]: crate::dispatch::screen_kernels
+#[doc(hidden)]
+pub fn maxsim_scores_batch_screened_with(
+    kernel: Kernel,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, f32>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    screened(
+        crate::dispatch::table_with_screen(kernel)?,
+        queries,
+        docs,
+        options,
+    )
+}
+
 /// Scores with `kernels`' screen, which must exist; documents outside the
 /// screen's bound, or all of them when the queries are, go to its float kernel.
 fn screened(

@@ -46,8 +46,8 @@ pub use quantize::{
 };
 pub use queries::Int8Queries;
 pub use score_half::{
-    maxsim_half, maxsim_half_batch, maxsim_half_batch_screened, maxsim_half_batch_unscreened,
-    maxsim_half_batch_with,
+    maxsim_half, maxsim_half_batch, maxsim_half_batch_screened, maxsim_half_batch_screened_with,
+    maxsim_half_batch_unscreened, maxsim_half_batch_with,
 };
 pub(crate) use score_int8::Int8Job;
 pub use score_int8::{

@@ -98,6 +98,26 @@ pub fn maxsim_half_batch_screened<T: HalfFloat>(
     screened(screen_table()?, queries, docs, options)
 }
 
+/// As [`maxsim_half_batch_screened`] with `kernel`'s screen (one of
+/// [`screen_kernels`]); bitwise that kernel's 16-bit path. `Unsupported`
+/// where `kernel` does not run here or has no screen.
+///
+/// [`screen_kernels`]: crate::dispatch::screen_kernels
+#[doc(hidden)]
+pub fn maxsim_half_batch_screened_with<T: HalfFloat>(
+    kernel: Kernel,
+    queries: &PreparedQueries,
+    docs: &DocSet<'_, T>,
+    options: ScoreOptions<'_>,
+) -> Result<Vec<f32>> {
+    screened(
+        crate::dispatch::table_with_screen(kernel)?,
+        queries,
+        docs,
+        options,
+    )
+}
+
 /// Scores with `kernels`' screen, which must exist; documents outside the
 /// screen's bound go to its plain 16-bit kernel.
 fn screened<T: HalfFloat>(

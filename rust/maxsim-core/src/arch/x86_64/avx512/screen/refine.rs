@@ -181,13 +181,22 @@ pub(super) unsafe fn resolve<S: Source>(
     }
     for (r, plan) in plans.iter().enumerate() {
         let Some(plan) = plan else { continue };
-        // Slot order, as one vector and slot at a time combined them.
+        // Slot order, as one vector and slot at a time combined them. The
+        // plain kernel's running maximum keeps the first of equal values in
+        // token order, which differ only as +0 and −0: a runner-up equal to
+        // the lane's value so far replaces it where its token comes first.
+        let mut token = plan.tokens[0];
         for slot in 1..KEYS - 1 {
             let lanes = plan.lanes[slot];
             if lanes != 0 {
                 let at = (r * (KEYS - 2) + slot - 1) * LANES;
                 let value = _mm512_loadu_ps(runner_values.as_ptr().add(at));
-                result[r] = _mm512_mask_max_ps(result[r], lanes, value, result[r]);
+                let larger = _mm512_mask_cmp_ps_mask::<_CMP_GT_OQ>(lanes, value, result[r]);
+                let equal = _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(lanes, value, result[r]);
+                let earlier = _mm512_cmplt_epu32_mask(plan.tokens[slot], token);
+                let take = larger | (equal & earlier);
+                result[r] = _mm512_mask_mov_ps(result[r], take, value);
+                token = _mm512_mask_mov_epi32(token, take, plan.tokens[slot]);
             }
         }
         let value = _mm512_mask_mov_ps(result[r], plan.zero_lanes, _mm512_setzero_ps());
