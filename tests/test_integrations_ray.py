@@ -174,10 +174,13 @@ def test_scorer_in_map_batches_loads_once_per_actor(cluster, single, corpus, tmp
         want = reference(single, rows[r["qid"]]["query"], rows[r["qid"]]["candidates"])
         np.testing.assert_allclose(r["scores"], want, rtol=1e-5, atol=1e-5)
         assert r["top_indices"].tolist() == np.argsort(-want, kind="stable")[:3].tolist()
-    loads = log.read_text().split()
-    scorers = {r["scorer"] for r in result}
-    assert len(loads) == len(scorers) <= 2  # 8 batches, one load per actor
-    assert {int(p) for p in loads} == {int(s.split(":")[0]) for s in scorers}
+    # 8 batches over a pool of 2 actors: each actor loads once, however the
+    # batches spread (on a busy machine one actor may get none of them).
+    loads = [int(p) for p in log.read_text().split()]
+    scorer_pids = [int(s.split(":")[0]) for s in {r["scorer"] for r in result}]
+    assert len(loads) == len(set(loads)) <= 2, loads
+    assert len(scorer_pids) == len(set(scorer_pids)), scorer_pids  # one scorer per actor
+    assert set(scorer_pids) <= set(loads)
 
 
 class CountingScorer(MaxSimScorer):
