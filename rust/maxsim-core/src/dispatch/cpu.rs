@@ -12,6 +12,10 @@ pub struct Cpu {
     /// `AuthenticAMD`: on AMD Zen 4/5 `vdpbf16ps` doubles the fp32 FMA rate,
     /// which decides whether the bf16 screen pays (see `float::screen`).
     pub amd: bool,
+    /// x86 display family (CPUID leaf 1, base plus extended family): 0x19
+    /// for AMD Zen 3/4, 0x1A for Zen 5, whose full-width 512-bit FMA moves
+    /// where the bf16 screen starts to pay. 0 elsewhere.
+    pub family: u32,
     /// x86-64 `POPCNT`.
     pub popcnt: bool,
     /// x86-64 AVX2 and FMA (the `avx2` kernel needs both).
@@ -63,6 +67,7 @@ impl Cpu {
         let avx2_fma = has!("avx2") && has!("fma");
         Cpu {
             amd: x86::is_amd(),
+            family: x86::family(),
             popcnt: has!("popcnt"),
             avx2_fma,
             f16c: has!("f16c"),
@@ -211,6 +216,20 @@ pub fn run_or_skip(isa: &str, present: bool, test: &str) -> bool {
 mod x86 {
     use std::arch::x86_64::{__cpuid, __cpuid_count, _xgetbv};
 
+    /// The display family: the base family, plus the extended family where
+    /// the base is 0xF (Intel SDM and AMD APM, CPUID leaf 1 EAX).
+    pub(super) fn family() -> u32 {
+        // SAFETY: CPUID leaf 1 exists on every x86-64 CPU.
+        #[allow(unused_unsafe)]
+        let eax = unsafe { __cpuid(1) }.eax;
+        let base = (eax >> 8) & 0xF;
+        if base == 0xF {
+            base + ((eax >> 20) & 0xFF)
+        } else {
+            base
+        }
+    }
+
     pub(super) fn is_amd() -> bool {
         // SAFETY: CPUID leaf 0 exists on every x86-64 CPU. (`__cpuid` is a
         // safe function from Rust 1.94; `rust-version` is older.)
@@ -281,5 +300,23 @@ mod x86 {
         {
             true
         }
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64", target_os = "linux"))]
+mod tests {
+    use super::Cpu;
+
+    #[test]
+    fn family_matches_linux_cpuinfo() {
+        // Linux computes "cpu family" from the same CPUID leaf independently.
+        let info = std::fs::read_to_string("/proc/cpuinfo").unwrap();
+        let family: u32 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("cpu family"))
+            .and_then(|rest| rest.split(':').nth(1))
+            .map(|value| value.trim().parse().unwrap())
+            .expect("a cpu family line");
+        assert_eq!(Cpu::get().family, family);
     }
 }

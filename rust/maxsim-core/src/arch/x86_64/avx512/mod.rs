@@ -15,9 +15,11 @@ use crate::dispatch::{Cpu, Env, Kernel, KernelTable};
 /// The bf16 screen is on where `vdpbf16ps` retires twice the multiply-adds
 /// of an fp32 FMA: AMD Zen 4 and Zen 5. On Intel (Cooper Lake, Sapphire
 /// Rapids) it shares the FMA ports without doubling their rate, so the
-/// screen would only add work. `MAXSIM_BF16_SCREEN=1|0` overrides.
+/// screen would only add work. `MAXSIM_BF16_SCREEN=1|0` overrides. From
+/// which query size it screens float32 documents differs between Zen 4 and
+/// Zen 5 (`screen::screen_for`).
 pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
-    let screen = cpu.avx512bf16.then_some(screen::SCREEN);
+    let screen = cpu.avx512bf16.then(|| screen::screen_for(cpu));
     KernelTable {
         kernel: Kernel::Avx512,
         float: float::FLOAT,

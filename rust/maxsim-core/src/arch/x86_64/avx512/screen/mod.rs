@@ -11,7 +11,7 @@
 //! recompute the candidates with the float32 kernel's FMA chain over the
 //! document's exact (widened) values.
 
-use crate::dispatch::{ScreenKernel, ScreenKind};
+use crate::dispatch::{Cpu, ScreenKernel, ScreenKind};
 use crate::float::screen::{flushed_residual_bound, norm_bound, Bf16Query, Scratch, ScreenQuery};
 use crate::float::PreparedQueries;
 use crate::vector::prefetch_lines;
@@ -196,7 +196,34 @@ unsafe fn dot_chains(iterations: usize) -> f32 {
     acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
 }
 
-/// The screen's kernels, as the AVX-512 table holds them.
+/// The screen's kernels for `cpu`: [`SCREEN`], except that on AMD Zen 5
+/// and later float32 documents are screened from 33 query tokens. Zen 5
+/// runs a 512-bit FMA at full width, twice Zen 4's rate, so the plain kernel
+/// scores a 32-token query (one block of two query vectors) faster than the
+/// screen converts and screens the document; past one block it pays again
+/// (BENCHMARKS.md, "Design measurements").
+pub(crate) fn screen_for(cpu: &Cpu) -> ScreenKernel {
+    if cpu.amd && cpu.family >= ZEN5_FAMILY {
+        ScreenKernel {
+            min_tokens: [
+                ZEN5_MIN_F32_TOKENS,
+                SCREEN.min_tokens[1],
+                SCREEN.min_tokens[2],
+            ],
+            ..SCREEN
+        }
+    } else {
+        SCREEN
+    }
+}
+
+/// AMD Zen 5's x86 display family.
+const ZEN5_FAMILY: u32 = 0x1A;
+/// One query token past the plain float kernel's block (its `R` vectors of
+/// 16 query tokens): 33.
+const ZEN5_MIN_F32_TOKENS: usize = super::float::R * LANES + 1;
+
+/// The screen's kernels, as the AVX-512 table holds them on Zen 4.
 pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
     kind: ScreenKind::Bf16,
     prepare: |q| Bf16Query::new(q, R).map(ScreenQuery::Bf16),

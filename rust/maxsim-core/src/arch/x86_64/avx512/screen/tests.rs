@@ -148,3 +148,28 @@ unsafe fn check_keys(values: &[f32]) {
         }
     }
 }
+
+#[test]
+fn zen5_screens_float32_from_past_one_plain_block() {
+    // Zen 5 (family 0x1A) keeps 32-token queries on the plain kernel, which
+    // scores them in one block of 2 x 16 query tokens; Zen 4 and other CPUs
+    // keep the screen's own thresholds.
+    let zen4 = Cpu {
+        amd: true,
+        family: 0x19,
+        avx512bf16: true,
+        ..Cpu::default()
+    };
+    let zen5 = Cpu {
+        family: 0x1A,
+        ..zen4
+    };
+    let intel = Cpu {
+        amd: false,
+        family: 6,
+        ..zen4
+    };
+    assert_eq!(screen_for(&zen5).min_tokens, [33, 24, 1]);
+    assert_eq!(screen_for(&zen4).min_tokens, SCREEN.min_tokens);
+    assert_eq!(screen_for(&intel).min_tokens, SCREEN.min_tokens);
+}
