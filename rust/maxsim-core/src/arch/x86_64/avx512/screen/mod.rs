@@ -223,7 +223,7 @@ const ZEN5_FAMILY: u32 = 0x1A;
 /// 16 query tokens): 33.
 const ZEN5_MIN_F32_TOKENS: usize = super::float::R * LANES + 1;
 
-/// The screen's kernels, as the AVX-512 table holds them on Zen 4.
+/// The screen's kernels as measured on Zen 4 ([`screen_for`] adjusts them for Zen 5).
 pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
     kind: ScreenKind::Bf16,
     prepare: |q| Bf16Query::new(q, R).map(ScreenQuery::Bf16),
