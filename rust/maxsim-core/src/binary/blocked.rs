@@ -247,7 +247,12 @@ pub(crate) unsafe fn search_rows<V: Popcount8>(
         let mut threshold = heap.threshold();
         with_const_words!(w, {
             for g in 0..full {
-                let d = V::rows8(q_row, w, rows.as_ptr().add(g * GROUP * stride), stride);
+                let group = rows.as_ptr().wrapping_add(g * GROUP * stride);
+                // The rows are read once per query, as one stream: prefetch
+                // it (wrapping address, past the end too: a prefetch never
+                // faults).
+                prefetch_lines(group.wrapping_add(4 * 1024), GROUP * stride);
+                let d = V::rows8(q_row, w, group, stride);
                 let mut mask = d.lt_mask(threshold);
                 if mask != 0 {
                     let mut lanes = [0u32; GROUP];
