@@ -251,7 +251,7 @@ pub(crate) unsafe fn search_rows<V: Popcount8>(
                 // The rows are read once per query, as one stream: prefetch
                 // it (wrapping address, past the end too: a prefetch never
                 // faults).
-                prefetch_lines(group.wrapping_add(4 * 1024), GROUP * stride);
+                prefetch_lines(group.wrapping_add(PREFETCH_BYTES), GROUP * stride);
                 let d = V::rows8(q_row, w, group, stride);
                 let mut mask = d.lt_mask(threshold);
                 if mask != 0 {
