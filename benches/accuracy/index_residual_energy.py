@@ -24,6 +24,7 @@ corpus, e.g. by ``index_bench.py --workdir``). Printed:
 from __future__ import annotations
 
 import argparse
+import json
 import struct
 import sys
 from pathlib import Path
@@ -39,8 +40,9 @@ def centroids(index_dir: Path, dim: int) -> np.ndarray:
     """The ``centroids`` section of the index's training file (the sectioned
     layout of ``rust/maxsim-index/src/file.rs``: magic, kind, section count,
     then 40-byte entries of name, offset, length, CRC-32)."""
-    manifest = (index_dir / "manifest.json").read_text()
-    name = manifest.split('"training":{"name":"')[1].split('"')[0]
+    # The manifest is one JSON line, then its checksum line.
+    manifest = json.loads((index_dir / "manifest.json").read_text().splitlines()[0])
+    name = manifest["training"]["name"]
     data = (index_dir / name).read_bytes()
     (count,) = struct.unpack_from("<I", data, 12)
     for i in range(count):

@@ -180,16 +180,12 @@ pub fn selected_table() -> Result<&'static KernelTable> {
 /// preferred verified kernel this CPU supports that has one; `Unsupported`
 /// where none does.
 pub(crate) fn screen_table() -> Result<&'static KernelTable> {
-    Kernel::ALL
-        .into_iter()
-        .filter(|k| k.is_verified() && k.is_supported())
-        .filter_map(|k| table(k).ok())
-        .find(|t| t.screen.is_some())
-        .ok_or_else(|| {
-            Error::Unsupported(
-                "no screen on this CPU: the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16, the int16 screen AVX2".into(),
-            )
-        })
+    match screen_kernels().first() {
+        Some(&kernel) => table(kernel),
+        None => Err(Error::Unsupported(
+            "no screen on this CPU: the bf16 screen needs AVX-512F/BW/VL and AVX512_BF16, the int16 screen AVX2".into(),
+        )),
+    }
 }
 
 /// Every verified kernel this CPU supports that has a screen, most
