@@ -63,7 +63,7 @@ def test_bf16_screen_switch_gives_bitwise_equal_scores(kernel: str):
         "d = [rng.standard_normal((n, 130)).astype(np.float32) for n in (1, 6, 7, 300)]\n"
         "d += [np.tile(base, (30, 1))]\n"
         # 128 query tokens in all: past the 24 from which the bf16 screen takes
-        # float16 and the 96 from which the int16 screen takes float32.
+        # float16 and the 17 from which the int16 screen takes every type.
         "qs = [q, q[::-1], q[:5], np.zeros((3, 130), np.float32) + base[0]]\n"
         "out = []\n"
         "for dtype in (np.float32, np.float16, ml_dtypes.bfloat16):\n"

@@ -1,22 +1,24 @@
 //! The screen against the plain kernels of the same family, alternating
 //! rounds in one process: float32, float16 and bfloat16 documents, plain and
 //! screened, and int8, on the fixed workload (one query of `NQ` tokens
-//! against `NDOCS` documents × 300 tokens × 128 dims). Prints per row the
+//! against `NDOCS` documents × `DOC_LEN` tokens × 128 dims). Prints per row the
 //! minimum and median ms over the rounds and the ratio of plain float32's
 //! to each (minima: on a shared machine the quietest round), and checks that
 //! each screened row is bitwise its plain row.
 //!
 //! `cargo run --release -p maxsim-core --example screen_ab [threads]`
-//! (`NQ` query tokens, default 32; `NDOCS`, default 1000; `ROUNDS`, default 9;
-//! `ONLY` keeps the rows whose name contains it; `KERNEL` picks the family,
-//! default the first with a screen: `KERNEL=avx2` times the int16 screen on
-//! an AVX-512 CPU).
+//! (`NQ` query tokens, default 32; `NDOCS`, default 1000; `DOC_LEN`, default
+//! 300; `ROUNDS`, default 9; `ONLY` keeps the rows whose name contains it;
+//! `KERNEL` picks the family, default the first with a screen: `KERNEL=avx2`
+//! times the int16 screen on an AVX-512 CPU; `SCREEN_ALT=n` times the
+//! family's n-th alternative screen instead of its own, e.g. the `vpmaddwd`
+//! int16 screen on a CPU with AVX-VNNI).
 
 #[allow(dead_code)]
 mod common;
 
 use common::{alternating_rounds, bitwise_eq, env_usize, fixed_workload, threads_arg};
-use maxsim_core::dispatch::screen_kernel;
+use maxsim_core::dispatch::{screen_kernel, Screen};
 use maxsim_core::float::{
     maxsim_scores_batch_screened_with, maxsim_scores_batch_unscreened, PreparedQueries,
     ScoreOptions,
@@ -40,6 +42,11 @@ fn main() {
         Ok(name) => Kernel::parse(&name).expect("a kernel name"),
         Err(_) => screen_kernel().expect("a CPU with a screen"),
     };
+    let screen = Screen {
+        kernel,
+        alternative: env_usize("SCREEN_ALT", 0),
+    };
+    let screen_name = screen.name().expect("a screen this CPU runs");
     let docs = DocSet::fixed(data, n_docs, doc_len, dim).unwrap();
     let prepared = PreparedQueries::new(&[&w.query], None, dim).unwrap();
     let docs_bf16 = DocSet::fixed(&w.data_bf16, n_docs, doc_len, dim).unwrap();
@@ -56,7 +63,7 @@ fn main() {
         ),
         (
             "float32 screened",
-            Box::new(move || maxsim_scores_batch_screened_with(kernel, p, d, none()).unwrap()),
+            Box::new(move || maxsim_scores_batch_screened_with(screen, p, d, none()).unwrap()),
         ),
         (
             "bfloat16 plain",
@@ -64,7 +71,7 @@ fn main() {
         ),
         (
             "bfloat16 screened",
-            Box::new(move || maxsim_half_batch_screened_with(kernel, p, db, none()).unwrap()),
+            Box::new(move || maxsim_half_batch_screened_with(screen, p, db, none()).unwrap()),
         ),
         (
             "float16 plain",
@@ -72,7 +79,7 @@ fn main() {
         ),
         (
             "float16 screened",
-            Box::new(move || maxsim_half_batch_screened_with(kernel, p, dh, none()).unwrap()),
+            Box::new(move || maxsim_half_batch_screened_with(screen, p, dh, none()).unwrap()),
         ),
         (
             "int8",
@@ -88,8 +95,8 @@ fn main() {
     let runs: Vec<_> = rows.iter().map(|(_, run)| &**run).collect();
     let (stats, outputs) = alternating_rounds(&runs, rounds);
     println!(
-        "{} threads, {nq} query tokens, {n_docs} documents, {rounds} rounds; screen: {kernel:?}",
-        threads
+        "{threads} threads, {nq} query tokens, {n_docs} documents × {doc_len} tokens, \
+         {rounds} rounds; screen: {screen_name}"
     );
     for (i, (name, _)) in rows.iter().enumerate() {
         let same = match i {

@@ -8,7 +8,7 @@
 //! values, norms past the bound, tiny values, documents past 65536 tokens).
 #![cfg(target_arch = "x86_64")]
 
-use maxsim_core::dispatch::screen_kernels;
+use maxsim_core::dispatch::{screen_kernels, screens, Screen};
 use maxsim_core::float::screen::screen_supported;
 use maxsim_core::float::{
     maxsim_scores_batch_screened_with, maxsim_scores_batch_unscreened, PreparedQueries,
@@ -19,7 +19,6 @@ use maxsim_core::reduced::{
 };
 use maxsim_core::reference::{f32_error_bound, maxsim_f64};
 use maxsim_core::DocSet;
-use maxsim_core::Kernel;
 use proptest::prelude::*;
 
 mod common;
@@ -32,14 +31,14 @@ fn check(queries: &[Vec<f32>], masks: Option<&[Vec<bool>]>, docs: &[Vec<f32>], d
     if !maxsim_core::dispatch::run_or_skip("avx512bf16", screen_supported(), "float_screen") {
         return;
     }
-    for kernel in screen_kernels() {
-        check_with(kernel, queries, masks, docs, dim);
+    for screen in screens() {
+        check_with(screen, queries, masks, docs, dim);
     }
 }
 
-/// [`check`] for the screen of `kernel`.
+/// [`check`] for `screen`.
 fn check_with(
-    kernel: Kernel,
+    screen: Screen,
     queries: &[Vec<f32>],
     masks: Option<&[Vec<bool>]>,
     docs: &[Vec<f32>],
@@ -57,26 +56,27 @@ fn check_with(
     let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
     for zero_floor in [None, Some(floor.as_slice())] {
         let options = ScoreOptions { zero_floor };
-        let screened = maxsim_scores_batch_screened_with(kernel, &prepared, &set, options).unwrap();
-        let plain = maxsim_scores_batch_unscreened(kernel, &prepared, &set, options).unwrap();
+        let screened = maxsim_scores_batch_screened_with(screen, &prepared, &set, options).unwrap();
+        let plain =
+            maxsim_scores_batch_unscreened(screen.kernel, &prepared, &set, options).unwrap();
         assert_bitwise(
             &screened,
             &plain,
             docs.len(),
             dim,
-            &format!("{kernel:?} float32"),
+            &format!("{screen:?} float32"),
         );
     }
     if masks.is_none() {
         let screened =
-            maxsim_scores_batch_screened_with(kernel, &prepared, &set, ScoreOptions::default())
+            maxsim_scores_batch_screened_with(screen, &prepared, &set, ScoreOptions::default())
                 .unwrap();
         check_reference(queries, docs, dim, &screened, "float32");
     }
     // Narrowed as `half` does (values past the range become ±inf; `to_half`
     // would refuse them), to exercise the fallbacks.
     let case = Case {
-        kernel,
+        screen,
         queries,
         prepared: &prepared,
         unmasked: masks.is_none(),
@@ -90,7 +90,7 @@ fn check_with(
 
 /// One input of [`check`], for the 16-bit formats.
 struct Case<'a> {
-    kernel: Kernel,
+    screen: Screen,
     queries: &'a [Vec<f32>],
     prepared: &'a PreparedQueries,
     unmasked: bool,
@@ -104,7 +104,7 @@ struct Case<'a> {
 /// on the widened values.
 fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
     let &Case {
-        kernel,
+        screen,
         queries,
         prepared,
         unmasked,
@@ -118,12 +118,12 @@ fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
         .collect();
     let flat: Vec<T> = stored.concat();
     let set = DocSet::packed(&flat, offsets, dim).unwrap();
-    let format = format!("{kernel:?} {}", std::any::type_name::<T>());
+    let format = format!("{screen:?} {}", std::any::type_name::<T>());
     let floor: Vec<bool> = (0..docs.len()).map(|i| i % 3 == 1).collect();
     for zero_floor in [None, Some(floor.as_slice())] {
         let options = ScoreOptions { zero_floor };
-        let screened = maxsim_half_batch_screened_with(kernel, prepared, &set, options).unwrap();
-        let plain = maxsim_half_batch_unscreened(kernel, prepared, &set, options).unwrap();
+        let screened = maxsim_half_batch_screened_with(screen, prepared, &set, options).unwrap();
+        let plain = maxsim_half_batch_unscreened(screen.kernel, prepared, &set, options).unwrap();
         assert_bitwise(&screened, &plain, docs.len(), dim, &format);
     }
     if unmasked {
@@ -132,7 +132,7 @@ fn check_half<T: HalfFloat + Into<f32>>(case: &Case, narrow: fn(f32) -> T) {
             .map(|d| d.iter().map(|&v| v.into()).collect())
             .collect();
         let screened =
-            maxsim_half_batch_screened_with(kernel, prepared, &set, ScoreOptions::default())
+            maxsim_half_batch_screened_with(screen, prepared, &set, ScoreOptions::default())
                 .unwrap();
         check_reference(queries, &widened, dim, &screened, &format);
     }

@@ -107,14 +107,13 @@ fn fma_peak_gflops(py: Python<'_>, name: &str) -> PyResult<Option<f64>> {
 }
 
 /// Measured single-thread AVX512_BF16 `vdpbf16ps` throughput (GFLOP/s, 64
-/// flops per instruction), or None without AVX512_BF16 (the AVX2 int16
-/// screen's `vpmaddwd` is not a bf16 peak, and bounds no floor: its float32
-/// recompute is not counted). Takes a fraction of a second; releases the GIL.
+/// flops per instruction), or None unless the kernel in force scores with the
+/// bf16 screen (the AVX2 int16 screen's products are not a bf16 peak, and
+/// bound no floor: its float32 recompute is not counted). Takes a fraction of
+/// a second; releases the GIL.
 #[pyfunction]
 fn bf16_dot_peak_gflops(py: Python<'_>) -> Option<f64> {
-    let screen = dispatch::table(dispatch::screen_kernel().ok()?)
-        .ok()?
-        .screen?;
+    let screen = dispatch::selected_table().ok()?.screen_in_use()?;
     if screen.kind != ScreenKind::Bf16 {
         return None;
     }

@@ -54,8 +54,10 @@ pub struct Fixed {
     pub dim: usize,
 }
 
+/// One query of `nq` tokens and `n_docs` documents of `DOC_LEN` tokens
+/// (environment, default 300), 128 dimensions.
 pub fn fixed_workload(seed: u64, nq: usize, n_docs: usize) -> Fixed {
-    let (dim, doc_len) = (128, 300);
+    let (dim, doc_len) = (128, env_usize("DOC_LEN", 300));
     let mut values = Values::new(seed);
     let query = values.take(nq * dim);
     let data = values.take(n_docs * doc_len * dim);

@@ -200,16 +200,65 @@ pub fn screen_kernels() -> Vec<Kernel> {
         .collect()
 }
 
-/// `kernel`'s table where it runs here and has a screen; `Unsupported` otherwise.
-pub(crate) fn table_with_screen(kernel: Kernel) -> Result<&'static KernelTable> {
-    let t = table(kernel)?;
-    if t.screen.is_none() {
-        return Err(Error::Unsupported(format!(
-            "the {} kernel has no screen on this CPU",
-            kernel.name()
-        )));
+/// One screen this CPU runs: `kernel`'s own (`alternative` 0) or the
+/// `alternative`-th of its table's `screen_alternatives` (from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Screen {
+    pub kernel: Kernel,
+    pub alternative: usize,
+}
+
+impl Screen {
+    /// `kernel`'s own screen.
+    pub fn of(kernel: Kernel) -> Screen {
+        Screen {
+            kernel,
+            alternative: 0,
+        }
     }
-    Ok(t)
+
+    /// Its name, as `maxsim.info()` prints a screen; `Unsupported` where it
+    /// does not run here.
+    pub fn name(self) -> Result<&'static str> {
+        Ok(table_with_screen(self)?.screen.map_or("", |s| s.name))
+    }
+}
+
+/// Every screen this CPU runs, each kernel's own first (so the first is
+/// [`screen_kernel`]'s), then its alternatives: for tests and benchmarks
+/// that run each through the `_screened_with` entry points.
+pub fn screens() -> Vec<Screen> {
+    screen_kernels()
+        .into_iter()
+        .flat_map(|kernel| {
+            let alternatives = table(kernel).map_or(0, |t| t.screen_alternatives.len());
+            (0..=alternatives).map(move |alternative| Screen {
+                kernel,
+                alternative,
+            })
+        })
+        .collect()
+}
+
+/// A copy of `screen.kernel`'s table whose screen is `screen`, where it runs
+/// here; `Unsupported` otherwise.
+pub(crate) fn table_with_screen(screen: Screen) -> Result<KernelTable> {
+    let t = table(screen.kernel)?;
+    let chosen = match screen.alternative {
+        0 => t.screen,
+        n => t.screen.and(t.screen_alternatives.get(n - 1).copied()),
+    };
+    match chosen {
+        Some(chosen) => Ok(KernelTable {
+            screen: Some(chosen),
+            ..t.clone()
+        }),
+        None => Err(Error::Unsupported(format!(
+            "the {} kernel has no screen {} on this CPU",
+            screen.kernel.name(),
+            screen.alternative
+        ))),
+    }
 }
 
 /// The kernel whose screen the `_screened` entry points run: the most

@@ -163,6 +163,9 @@ pub struct KernelTable {
     pub centroids: CentroidKernel,
     /// The screen, where this CPU can run one with this family.
     pub screen: Option<ScreenKernel>,
+    /// Other screens this CPU runs with this family, for tests and
+    /// benchmarks that force each (`dispatch::screens`).
+    pub screen_alternatives: &'static [ScreenKernel],
     /// Whether the scoring entry points use [`KernelTable::screen`]: where
     /// its dot product doubles the FMA rate (see each family's `table`), or
     /// as `MAXSIM_BF16_SCREEN` says. It never changes a result.

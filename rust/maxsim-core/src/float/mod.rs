@@ -13,7 +13,7 @@ pub(crate) mod blocked;
 pub mod screen;
 pub(crate) mod screen_i16;
 
-use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
+use crate::dispatch::{selected_kernel, table, Kernel, KernelTable, Screen};
 use crate::docs::DocSet;
 use crate::error::{invalid, Result};
 use crate::threads;
@@ -224,20 +224,20 @@ pub fn maxsim_scores_batch_screened(
     screened(crate::dispatch::screen_table()?, queries, docs, options)
 }
 
-/// As [`maxsim_scores_batch_screened`] with `kernel`'s screen (one of
-/// [`screen_kernels`]); bitwise that kernel's float32 path. `Unsupported`
-/// where `kernel` does not run here or has no screen.
+/// As [`maxsim_scores_batch_screened`] with `screen` (one of
+/// [`screens`]); bitwise its kernel's float32 path. `Unsupported` where it
+/// does not run here.
 ///
-/// [`screen_kernels`]: crate::dispatch::screen_kernels
+/// [`screens`]: crate::dispatch::screens
 #[doc(hidden)]
 pub fn maxsim_scores_batch_screened_with(
-    kernel: Kernel,
+    screen: Screen,
     queries: &PreparedQueries,
     docs: &DocSet<'_, f32>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     screened(
-        crate::dispatch::table_with_screen(kernel)?,
+        &crate::dispatch::table_with_screen(screen)?,
         queries,
         docs,
         options,

@@ -3,7 +3,7 @@
 use super::half::{HalfFloat, HalfFormat};
 use super::half_blocked::HalfQuery;
 use crate::dispatch::screen_table;
-use crate::dispatch::{selected_kernel, table, Kernel, KernelTable};
+use crate::dispatch::{selected_kernel, table, Kernel, KernelTable, Screen};
 use crate::docs::DocSet;
 use crate::error::Result;
 use crate::float::screen::Scratch;
@@ -98,20 +98,20 @@ pub fn maxsim_half_batch_screened<T: HalfFloat>(
     screened(screen_table()?, queries, docs, options)
 }
 
-/// As [`maxsim_half_batch_screened`] with `kernel`'s screen (one of
-/// [`screen_kernels`]); bitwise that kernel's 16-bit path. `Unsupported`
-/// where `kernel` does not run here or has no screen.
+/// As [`maxsim_half_batch_screened`] with `screen` (one of
+/// [`screens`]); bitwise its kernel's 16-bit path. `Unsupported` where it
+/// does not run here.
 ///
-/// [`screen_kernels`]: crate::dispatch::screen_kernels
+/// [`screens`]: crate::dispatch::screens
 #[doc(hidden)]
 pub fn maxsim_half_batch_screened_with<T: HalfFloat>(
-    kernel: Kernel,
+    screen: Screen,
     queries: &PreparedQueries,
     docs: &DocSet<'_, T>,
     options: ScoreOptions<'_>,
 ) -> Result<Vec<f32>> {
     screened(
-        crate::dispatch::table_with_screen(kernel)?,
+        &crate::dispatch::table_with_screen(screen)?,
         queries,
         docs,
         options,

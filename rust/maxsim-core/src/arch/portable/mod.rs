@@ -21,6 +21,7 @@ pub(crate) fn table(cpu: &Cpu, _env: &Env) -> KernelTable {
         },
         centroids: argmax::CENTROIDS,
         screen: None,
+        screen_alternatives: &[],
         screen_on: false,
         f16: reduced::F16,
         bf16: reduced::BF16,

@@ -29,11 +29,16 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
 ///   vector integer pipes and its accumulating `vpaddd` on the other two, so
 ///   a pair does 16 multiply-adds where an FMA does 8 on one of two FMA pipes:
 ///   twice the rate, enough to pay for quantizing every document (from the
-///   query sizes in `screen::SCREEN.min_tokens`). On Intel `vpmaddwd` uses
-///   ports 0 and 1, the FMA ports, and the adds then queue on port 5 alone, so
-///   the tile's ceiling is 1.5 times the FMA rate, not measured to pay after
-///   the quantization: off until it is. `MAXSIM_BF16_SCREEN=1|0` overrides;
-///   results are bitwise the same either way.
+///   query sizes in `screen::MIN_TOKENS`). Where the CPU has AVX-VNNI (AMD
+///   from Zen 5, Intel from Alder Lake) the tile accumulates with one
+///   `vpdpwssd` instead (`screen::SCREEN_VNNI`, about 7-15 % faster on Zen 5;
+///   `vpmaddwd` stays an alternative the tests run). On Intel `vpmaddwd`
+///   uses ports 0 and 1, the FMA ports, and the adds then queue on port 5
+///   alone, so the tile's ceiling is 1.5 times the FMA rate; `vpdpwssd` on
+///   the same two ports would lift it to twice, as on AMD, but neither has
+///   been measured to pay after the quantization on an Intel CPU: off there
+///   until it is. `MAXSIM_BF16_SCREEN=1|0` overrides; results are bitwise
+///   the same either way.
 /// * **int8**: AVX-VNNI `vpdpbusd` (`int8_vnni`) where the CPU has it
 ///   (Intel from Alder Lake, AMD from Zen 5): one accumulating instruction
 ///   per 32 multiply-adds, 3.7x the float32 kernel's speed on the fixed
@@ -55,12 +60,21 @@ const F16_WITHOUT_F16C: HalfKernel = HalfKernel {
 ///   by at one (Haswell to Skylake, port 5: 16 bytes) or two (Ice Lake and
 ///   Alder Lake P-cores, ports 1 and 5) per cycle.
 pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
-    let screen = cpu.f16c.then_some(screen::SCREEN);
+    let screen = cpu.f16c.then_some(if cpu.avxvnni {
+        screen::SCREEN_VNNI
+    } else {
+        screen::SCREEN
+    });
     KernelTable {
         kernel: Kernel::Avx2,
         float: float::FLOAT,
         centroids: argmax::CENTROIDS,
         screen,
+        screen_alternatives: if cpu.f16c && cpu.avxvnni {
+            &[screen::SCREEN]
+        } else {
+            &[]
+        },
         screen_on: screen.is_some() && env.bf16_screen.unwrap_or(cpu.amd),
         f16: if cpu.f16c {
             reduced::F16
@@ -83,5 +97,44 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         quantize_rows: reduced::QUANTIZE_ROWS,
         quantize_name: "avx2",
         fma_peak: Some(float::PEAK),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int16_screen_follows_avx_vnni() {
+        // AVX-VNNI CPUs screen with `vpdpwssd` and keep `vpmaddwd` for the
+        // tests; others have `vpmaddwd` alone; without F16C, no screen.
+        let zen3 = Cpu {
+            amd: true,
+            avx2_fma: true,
+            f16c: true,
+            ..Cpu::default()
+        };
+        let zen5 = Cpu {
+            avxvnni: true,
+            ..zen3
+        };
+        let env = Env::default();
+        let names = |cpu: &Cpu| {
+            let t = table(cpu, &env);
+            let own = t.screen.map(|s| s.name);
+            let others: Vec<&str> = t.screen_alternatives.iter().map(|s| s.name).collect();
+            (own, others)
+        };
+        assert_eq!(
+            names(&zen5),
+            (Some(screen::SCREEN_VNNI.name), vec![screen::SCREEN.name])
+        );
+        assert_eq!(names(&zen3), (Some(screen::SCREEN.name), vec![]));
+        let no_f16c = Cpu {
+            f16c: false,
+            ..zen5
+        };
+        assert_eq!(names(&no_f16c), (None, vec![]));
+        assert_ne!(screen::SCREEN_VNNI.name, screen::SCREEN.name);
     }
 }

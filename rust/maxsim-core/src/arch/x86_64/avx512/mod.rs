@@ -25,6 +25,7 @@ pub(crate) fn table(cpu: &Cpu, env: &Env) -> KernelTable {
         float: float::FLOAT,
         centroids: argmax::CENTROIDS,
         screen,
+        screen_alternatives: &[],
         screen_on: screen.is_some() && env.bf16_screen.unwrap_or(cpu.amd),
         f16: if cpu.f16c {
             reduced::F16
