@@ -204,23 +204,17 @@ pub fn screen_kernels() -> Vec<Kernel> {
 /// `alternative`-th of its table's `screen_alternatives` (from 1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Screen {
+    /// The kernel family whose plain kernels the screen matches bitwise.
     pub kernel: Kernel,
+    /// 0 for the family's own screen, `n` for its `n`-th alternative.
     pub alternative: usize,
 }
 
 impl Screen {
-    /// `kernel`'s own screen.
-    pub fn of(kernel: Kernel) -> Screen {
-        Screen {
-            kernel,
-            alternative: 0,
-        }
-    }
-
     /// Its name, as `maxsim.info()` prints a screen; `Unsupported` where it
     /// does not run here.
     pub fn name(self) -> Result<&'static str> {
-        Ok(table_with_screen(self)?.screen.map_or("", |s| s.name))
+        Ok(resolve_screen(self)?.1.name)
     }
 }
 
@@ -240,25 +234,31 @@ pub fn screens() -> Vec<Screen> {
         .collect()
 }
 
-/// A copy of `screen.kernel`'s table whose screen is `screen`, where it runs
-/// here; `Unsupported` otherwise.
-pub(crate) fn table_with_screen(screen: Screen) -> Result<KernelTable> {
+/// `screen`'s family table and its kernels, where it runs here;
+/// `Unsupported` otherwise.
+fn resolve_screen(screen: Screen) -> Result<(&'static KernelTable, ScreenKernel)> {
     let t = table(screen.kernel)?;
     let chosen = match screen.alternative {
         0 => t.screen,
         n => t.screen.and(t.screen_alternatives.get(n - 1).copied()),
     };
-    match chosen {
-        Some(chosen) => Ok(KernelTable {
-            screen: Some(chosen),
-            ..t.clone()
-        }),
-        None => Err(Error::Unsupported(format!(
+    chosen.map(|chosen| (t, chosen)).ok_or_else(|| {
+        Error::Unsupported(format!(
             "the {} kernel has no screen {} on this CPU",
             screen.kernel.name(),
             screen.alternative
-        ))),
-    }
+        ))
+    })
+}
+
+/// A copy of `screen.kernel`'s table whose screen is `screen`, where it runs
+/// here; `Unsupported` otherwise.
+pub(crate) fn table_with_screen(screen: Screen) -> Result<KernelTable> {
+    let (t, chosen) = resolve_screen(screen)?;
+    Ok(KernelTable {
+        screen: Some(chosen),
+        ..t.clone()
+    })
 }
 
 /// The kernel whose screen the `_screened` entry points run: the most

@@ -202,7 +202,9 @@ mod vnni {
 /// dot product (1000 × 300 documents, 1 and 2 threads, `vpmaddwd`: 1.2x
 /// from 17 to 24 tokens, 1.17x at 32, 1.3x at 64; at 16, 0.9-1.0x)
 /// (`examples/screen_ab.rs` with `KERNEL=avx2` on AMD Zen 5; BENCHMARKS.md,
-/// "AVX2 kernel on AMD Zen 5, forced").
+/// "AVX2 kernel on AMD Zen 5, forced"). Zen 3, where the tile issues fewer
+/// than two `vpmaddwd` per cycle, measured level at 32 tokens before the
+/// prefetch distance changed, under load: to confirm there.
 const MIN_TOKENS: [usize; 3] = [17, 17, 17];
 
 /// The int16 screen with `vpmaddwd` (AVX2 with F16C).
@@ -224,8 +226,8 @@ pub(crate) const SCREEN: ScreenKernel = ScreenKernel {
 /// operations fall from 32 to 20 per step of 12 products, and the front end
 /// stops competing with the multiplies. On Zen 5 (`KERNEL=avx2`, 1 thread,
 /// 1000 × 300 documents) a 32-token float32 query ran in 15.1 ms against
-/// `vpmaddwd`'s 16.1 and the plain kernel's 19.5-19.8; 64 tokens in 26.0
-/// against 29.9 and 38.3-38.9.
+/// `vpmaddwd`'s 16.2 and the plain kernel's 19.2; 64 tokens in 26.0 against
+/// 29.0 and 37.9-40.7 (BENCHMARKS.md, "AVX2 kernel on AMD Zen 5, forced").
 pub(crate) const SCREEN_VNNI: ScreenKernel = ScreenKernel {
     f32: vnni::f32_doc_maxes,
     f16: vnni::f16_doc_maxes,
