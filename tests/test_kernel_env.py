@@ -91,3 +91,65 @@ def test_bf16_screen_switch_gives_bitwise_equal_scores(kernel: str):
         expected = "fp32"
     assert outputs["1"]["path"] == expected
     assert outputs["0"]["scores"] == outputs["1"]["scores"]
+
+
+DISABLE_SCRIPT = (
+    "import json, numpy as np, maxsim\n"
+    "rng = np.random.default_rng(3); q = rng.standard_normal((40, 96)).astype(np.float32)\n"
+    "d = [rng.standard_normal((n, 96)).astype(np.float32) for n in (1, 9, 250)]\n"
+    "codes = maxsim.quantize(d)\n"
+    "out = [maxsim.scores(q, d).view(np.uint32).tolist(), maxsim.scores(q, codes).tolist()]\n"
+    "print(json.dumps({'info': maxsim.info(), 'scores': out}))\n"
+)
+
+
+def run_disabled(env_extra: dict) -> dict:
+    env = dict(os.environ, **env_extra)
+    result = subprocess.run(
+        [sys.executable, "-c", DISABLE_SCRIPT], env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_disabled_cpu_features_change_the_paths_not_the_scores():
+    """MAXSIM_DISABLE_CPU_FEATURES hides features from dispatch: the paths that
+    need them give way to the ones of a CPU without them, with bitwise the same
+    scores within one kernel family (float32 screened from 40 query tokens,
+    int8 documents)."""
+    features = maxsim._native.cpu_features()
+    if "avxvnni" not in features:
+        pytest.skip("no AVX-VNNI on this CPU: nothing for the avx2 kernel to give up")
+    full = run_disabled({"MAXSIM_KERNEL": "avx2", "MAXSIM_BF16_SCREEN": "1"})
+    bare = run_disabled(
+        {
+            "MAXSIM_KERNEL": "avx2",
+            "MAXSIM_BF16_SCREEN": "1",
+            "MAXSIM_DISABLE_CPU_FEATURES": " AVXVNNI, ",
+        }
+    )
+    assert "avxvnni" in full["info"]["cpu_features"]
+    assert "avxvnni" not in bare["info"]["cpu_features"]
+    paths = (full["info"]["kernel_paths"], bare["info"]["kernel_paths"])
+    assert "vpdpbusd" in paths[0]["int8"] and "vpdpwssd" in paths[0]["float32"]
+    assert "vpdpbusd" not in paths[1]["int8"] and "vpdpwssd" not in paths[1]["float32"]
+    assert "int16 screen (vpmaddwd)" in paths[1]["float32"]
+    assert full["scores"] == bare["scores"]
+
+
+def test_disabling_a_kernels_features_moves_the_default_kernel():
+    kernels = maxsim._native.supported_kernels()
+    if "avx512" not in kernels or "avx2" not in kernels:
+        pytest.skip("needs a CPU with both the avx512 and the avx2 kernels")
+    info = run_disabled({"MAXSIM_KERNEL": "", "MAXSIM_DISABLE_CPU_FEATURES": "avx512vl"})["info"]
+    assert info["kernel"] == "avx2" and info["best_kernel"] == "avx2"
+    assert not [f for f in info["cpu_features"] if f.startswith("avx512")]
+    forced = run({"MAXSIM_KERNEL": "avx512", "MAXSIM_DISABLE_CPU_FEATURES": "avx512f"})
+    assert forced.returncode != 0
+    assert 'kernel "avx512" is not supported by this CPU' in forced.stderr
+
+
+def test_unknown_disabled_feature_raises_at_import():
+    result = run({"MAXSIM_DISABLE_CPU_FEATURES": "avx2,avx9"})
+    assert result.returncode != 0
+    assert "ValueError: MAXSIM_DISABLE_CPU_FEATURES: unknown feature avx9" in result.stderr

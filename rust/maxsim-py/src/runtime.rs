@@ -42,10 +42,10 @@ fn cpu_features() -> Vec<&'static str> {
 }
 
 /// How float scores are computed under the kernel in force: `"bf16-screen"`
-/// (AVX512_BF16 screening: float32 and bfloat16 documents always, float16
-/// documents from 24 query tokens; bitwise the AVX-512 results),
-/// `"int16-screen"` (AVX2 `vpmaddwd` screening from 96 query tokens, 512 for
-/// 16-bit documents; bitwise the AVX2 results) or `"fp32"`.
+/// (AVX512_BF16 screening, from the query sizes `kernel_paths` gives;
+/// bitwise the AVX-512 results), `"int16-screen"` (AVX2 `vpmaddwd` or
+/// AVX-VNNI `vpdpwssd` screening from 17 query tokens; bitwise the AVX2
+/// results) or `"fp32"`.
 #[pyfunction]
 fn float_path() -> PyResult<&'static str> {
     let table = dispatch::selected_table().map_err(to_py)?;

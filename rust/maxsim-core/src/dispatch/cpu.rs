@@ -3,6 +3,8 @@
 //!
 //! Probed once per process and cached; nothing else in the crate asks the CPU
 //! or the environment, so what a table describes is what it was built from.
+//! `MAXSIM_DISABLE_CPU_FEATURES` hides features from the probe, so that one
+//! machine can run (and compare) the paths of a CPU without them.
 
 use std::sync::OnceLock;
 
@@ -55,10 +57,11 @@ pub struct Cpu {
 }
 
 impl Cpu {
-    /// This CPU, probed on first use.
+    /// This CPU, probed on first use, less the features
+    /// `MAXSIM_DISABLE_CPU_FEATURES` names ([`Cpu::without`]).
     pub fn get() -> &'static Cpu {
         static CPU: OnceLock<Cpu> = OnceLock::new();
-        CPU.get_or_init(Cpu::probe)
+        CPU.get_or_init(|| Cpu::probe().without(&Env::get().disabled_features))
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -165,6 +168,9 @@ pub struct Env {
     /// `avx512bf16`, `amx`, `neon`, ...) that tests must not skip for lack
     /// of: a CI run on a machine that should have them fails instead.
     pub require_isa: Vec<String>,
+    /// `MAXSIM_DISABLE_CPU_FEATURES`: comma-separated feature names (as
+    /// `maxsim.info()["cpu_features"]` lists them) to hide from dispatch.
+    pub disabled_features: Vec<String>,
 }
 
 impl Env {
@@ -173,6 +179,16 @@ impl Env {
         static ENV: OnceLock<Env> = OnceLock::new();
         ENV.get_or_init(|| {
             let var = |name: &str| std::env::var(name).ok().map(|v| v.trim().to_string());
+            let list = |name: &str| {
+                var(name)
+                    .map(|v| {
+                        v.split(',')
+                            .map(|item| item.trim().to_ascii_lowercase())
+                            .filter(|item| !item.is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
             Env {
                 kernel: var("MAXSIM_KERNEL").filter(|v| !v.is_empty()),
                 bf16_screen: match var("MAXSIM_BF16_SCREEN").as_deref() {
@@ -183,14 +199,8 @@ impl Env {
                 num_threads: var("MAXSIM_NUM_THREADS")
                     .and_then(|v| v.parse::<usize>().ok())
                     .filter(|&n| n >= 1),
-                require_isa: var("MAXSIM_REQUIRE_ISA")
-                    .map(|v| {
-                        v.split(',')
-                            .map(|name| name.trim().to_ascii_lowercase())
-                            .filter(|name| !name.is_empty())
-                            .collect()
-                    })
-                    .unwrap_or_default(),
+                require_isa: list("MAXSIM_REQUIRE_ISA"),
+                disabled_features: list("MAXSIM_DISABLE_CPU_FEATURES"),
             }
         })
     }

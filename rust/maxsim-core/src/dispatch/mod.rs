@@ -18,6 +18,7 @@
 //! [`cpu`] if it needs a new one).
 
 pub mod cpu;
+mod cpu_mask;
 mod hamming;
 mod table;
 
@@ -281,9 +282,24 @@ static SELECTED: AtomicU8 = AtomicU8::new(0);
 
 /// The kernel in force: the `MAXSIM_KERNEL` override if set (an error if
 /// the CPU lacks it or the name is unknown), else the best detected one.
+/// An unknown name in `MAXSIM_DISABLE_CPU_FEATURES` is an error too.
 pub fn selected_kernel() -> Result<Kernel> {
     if let Some(kernel) = Kernel::from_id(SELECTED.load(Ordering::Relaxed)) {
         return Ok(kernel);
+    }
+    let known = Cpu::known_feature_names();
+    let unknown: Vec<&str> = Env::get()
+        .disabled_features
+        .iter()
+        .map(String::as_str)
+        .filter(|name| !known.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(Error::InvalidArgument(format!(
+            "MAXSIM_DISABLE_CPU_FEATURES: unknown feature {}; known: {}",
+            unknown.join(", "),
+            known.join(", ")
+        )));
     }
     let kernel = match &Env::get().kernel {
         Some(name) => {
