@@ -107,38 +107,45 @@ impl Cpu {
 
     /// The names of the features found, as `maxsim.info()["cpu_features"]` lists them.
     pub fn feature_names(&self) -> Vec<&'static str> {
-        let x86 = [
-            (self.popcnt, "popcnt"),
-            (self.avx2_fma, "avx2"),
-            (self.avx2_fma, "fma"),
-            (self.f16c, "f16c"),
-            (self.avx512, "avx512f"),
-            (self.avx512, "avx512bw"),
-            (self.avx512, "avx512vl"),
-            (self.avx512vnni, "avx512vnni"),
-            (self.avxvnni, "avxvnni"),
-            (self.avx512vpopcntdq, "avx512vpopcntdq"),
-            (self.avx512bf16, "avx512bf16"),
-            (self.avx512fp16, "avx512fp16"),
-            (self.amx, "amx-tile"),
-            (self.amx, "amx-bf16"),
-            (self.amx, "amx-int8"),
-        ];
-        let arm = [
-            (self.neon, "neon"),
-            (self.fp16, "fp16"),
-            (self.dotprod, "dotprod"),
-            (self.i8mm, "i8mm"),
-            (self.bf16, "bf16"),
-            (self.sve, "sve"),
-            (self.sve2, "sve2"),
-        ];
-        x86.into_iter()
-            .chain(arm)
-            .filter_map(|(found, name)| found.then_some(name))
+        let mut cpu = *self;
+        FEATURES
+            .iter()
+            .filter(|(_, flag)| *flag(&mut cpu))
+            .map(|&(name, _)| name)
             .collect()
     }
 }
+
+/// Where a feature's flag lives in a [`Cpu`].
+pub(super) type FeatureFlag = fn(&mut Cpu) -> &mut bool;
+
+/// Every feature flag under the names `maxsim.info()["cpu_features"]` lists
+/// (and `MAXSIM_DISABLE_CPU_FEATURES` takes), in that order: x86-64, then
+/// aarch64. A flag that stands for several features has a name for each.
+pub(super) const FEATURES: [(&str, FeatureFlag); 22] = [
+    ("popcnt", |c| &mut c.popcnt),
+    ("avx2", |c| &mut c.avx2_fma),
+    ("fma", |c| &mut c.avx2_fma),
+    ("f16c", |c| &mut c.f16c),
+    ("avx512f", |c| &mut c.avx512),
+    ("avx512bw", |c| &mut c.avx512),
+    ("avx512vl", |c| &mut c.avx512),
+    ("avx512vnni", |c| &mut c.avx512vnni),
+    ("avxvnni", |c| &mut c.avxvnni),
+    ("avx512vpopcntdq", |c| &mut c.avx512vpopcntdq),
+    ("avx512bf16", |c| &mut c.avx512bf16),
+    ("avx512fp16", |c| &mut c.avx512fp16),
+    ("amx-tile", |c| &mut c.amx),
+    ("amx-bf16", |c| &mut c.amx),
+    ("amx-int8", |c| &mut c.amx),
+    ("neon", |c| &mut c.neon),
+    ("fp16", |c| &mut c.fp16),
+    ("dotprod", |c| &mut c.dotprod),
+    ("i8mm", |c| &mut c.i8mm),
+    ("bf16", |c| &mut c.bf16),
+    ("sve", |c| &mut c.sve),
+    ("sve2", |c| &mut c.sve2),
+];
 
 /// Whether this process may use AMX tile data: asked of Linux once
 /// (`arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`); other systems

@@ -2,6 +2,7 @@
 //! hides, and what needs them, so that one machine can run the paths of a CPU
 //! without them (to compare kernels, or to work around one).
 
+use super::cpu::FEATURES;
 use super::Cpu;
 
 impl Cpu {
@@ -12,27 +13,11 @@ impl Cpu {
     /// `avx512f` (or `bw`, `vl`) none of the AVX-512 extensions or AMX,
     /// without `neon` none of the aarch64 extensions.
     pub fn without(mut self, names: &[String]) -> Cpu {
-        for name in names {
-            match name.as_str() {
-                "popcnt" => self.popcnt = false,
-                "avx2" | "fma" => self.avx2_fma = false,
-                "f16c" => self.f16c = false,
-                "avx512f" | "avx512bw" | "avx512vl" => self.avx512 = false,
-                "avx512vnni" => self.avx512vnni = false,
-                "avxvnni" => self.avxvnni = false,
-                "avx512vpopcntdq" => self.avx512vpopcntdq = false,
-                "avx512bf16" => self.avx512bf16 = false,
-                "avx512fp16" => self.avx512fp16 = false,
-                "amx-tile" | "amx-bf16" | "amx-int8" => self.amx = false,
-                "neon" => self.neon = false,
-                "fp16" => self.fp16 = false,
-                "dotprod" => self.dotprod = false,
-                "i8mm" => self.i8mm = false,
-                "bf16" => self.bf16 = false,
-                "sve" => self.sve = false,
-                "sve2" => self.sve2 = false,
-                _ => {}
-            }
+        for (_, flag) in FEATURES
+            .iter()
+            .filter(|(name, _)| names.iter().any(|n| n == name))
+        {
+            *flag(&mut self) = false;
         }
         self.avx512 &= self.avx2_fma;
         self.avxvnni &= self.avx2_fma;
@@ -60,39 +45,22 @@ impl Cpu {
 
     /// Every name [`Cpu::feature_names`] can list, on any CPU.
     pub fn known_feature_names() -> Vec<&'static str> {
-        with_every_feature().feature_names()
-    }
-}
-
-/// A CPU with every feature (each field spelled out, so that a new one must
-/// be added here and so becomes a name [`Cpu::without`] is checked against).
-fn with_every_feature() -> Cpu {
-    Cpu {
-        amd: true,
-        family: 0,
-        popcnt: true,
-        avx2_fma: true,
-        f16c: true,
-        avx512: true,
-        avx512vnni: true,
-        avxvnni: true,
-        avx512vpopcntdq: true,
-        avx512bf16: true,
-        avx512fp16: true,
-        amx: true,
-        neon: true,
-        dotprod: true,
-        fp16: true,
-        i8mm: true,
-        bf16: true,
-        sve: true,
-        sve2: true,
+        FEATURES.iter().map(|&(name, _)| name).collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{with_every_feature, Cpu};
+    use super::{Cpu, FEATURES};
+
+    /// A CPU with every feature flag set.
+    fn with_every_feature() -> Cpu {
+        let mut cpu = Cpu::default();
+        for (_, flag) in FEATURES {
+            *flag(&mut cpu) = true;
+        }
+        cpu
+    }
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|name| name.to_string()).collect()
@@ -101,6 +69,7 @@ mod tests {
     #[test]
     fn every_known_name_disables_its_feature() {
         let full = with_every_feature();
+        assert_eq!(full.feature_names(), Cpu::known_feature_names());
         for name in Cpu::known_feature_names() {
             let left = full.without(&names(&[name])).feature_names();
             assert!(!left.contains(&name), "{name} still listed: {left:?}");
