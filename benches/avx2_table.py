@@ -29,6 +29,14 @@ Usage (from the repository root, in the project's environment)::
     python benches/avx2_table.py reduced --threads 1 --rounds 9
 
 The PyLate rerank row is ``maxsim bench --suite pylate``.
+
+On an AVX-512 machine, ``MAXSIM_DISABLE_CPU_FEATURES=avx512f,avxvnni`` runs
+maxsim's kernels as on an AVX2 CPU without AVX-VNNI (AMD Zen 2/3), and
+``--peers-avx2`` runs the peers on their AVX2 paths too: faiss through
+``FAISS_SIMD_LEVEL=AVX2`` (its dynamic dispatch) and maxsim-cpu through
+``LIBXSMM_TARGET=hsw`` (libxsmm's Haswell code), both set before the import.
+For PyLate's torch the same is ``ATEN_CPU_CAPABILITY=avx2
+MKL_ENABLE_INSTRUCTIONS=AVX2`` in the environment of ``maxsim bench``.
 """
 
 from __future__ import annotations
@@ -192,18 +200,42 @@ def reduced_row(threads: int, rounds: int) -> None:
     )
 
 
+def _peer_paths(row: str) -> str:
+    """The code path each peer of ``row`` runs, as far as it says."""
+    if row == "hamming":
+        import faiss
+
+        return f"faiss {faiss.__version__}, SIMD level {faiss.SIMDConfig.get_level_name()}"
+    if row == "float":
+        # libxsmm picks its target when it loads and only reports it at exit
+        # (LIBXSMM_VERBOSE); the environment is what chose it.
+        return f"maxsim-cpu, LIBXSMM_TARGET={os.environ.get('LIBXSMM_TARGET', '(auto)')}"
+    return "none (maxsim against its own float32)"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("row", choices=("float", "hamming", "reduced"))
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--rounds", type=int, default=7)
+    p.add_argument(
+        "--peers-avx2",
+        action="store_true",
+        help="run faiss and maxsim-cpu on their AVX2 code (FAISS_SIMD_LEVEL=AVX2, "
+        "LIBXSMM_TARGET=hsw)",
+    )
     args = p.parse_args(argv)
     # maxsim-cpu sizes its rayon pool from this when it is imported.
     os.environ["RAYON_NUM_THREADS"] = str(args.threads)
+    if args.peers_avx2:
+        # Both libraries read these once, when they load.
+        os.environ["FAISS_SIMD_LEVEL"] = "AVX2"
+        os.environ["LIBXSMM_TARGET"] = "hsw"
     import maxsim
 
     info = maxsim.info()
     print(f"kernel {info['kernel']}: {info['kernel_paths']}")
+    print(f"peers: {_peer_paths(args.row)}")
     {"float": float_row, "hamming": hamming_row, "reduced": reduced_row}[args.row](
         args.threads, args.rounds
     )

@@ -53,9 +53,20 @@ def test_pylate_rows(bench) -> None:
             "same_as_pylate",
             "workload",
             "bf16_peak_gflops",
+            "torch",
             "floor_ms",
         }
         assert r["median_ms"] > 0
+    import torch
+
+    # The capability torch's own kernels dispatch to (AVX2, AVX512, ...), so a
+    # table says which path PyLate ran.
+    capability = rows[0]["torch"].removeprefix(f"{torch.__version__} (").removesuffix(")")
+    assert capability in {"DEFAULT", "NO AVX", "AVX2", "AVX512", "ZVECTOR", "VSX", "SVE256"}
+    from maxsim.bench import suites
+
+    table = suites.format_suite("pylate", suites.annotate([dict(r) for r in rows]))
+    assert f"PyLate ran on torch {torch.__version__} ({capability})" in table
     assert rows[0]["speedup_vs_pylate"] == 1.0
     assert rows[1]["same_as_pylate"] is True
     assert rows[4]["same_as_pylate"] is True

@@ -257,7 +257,9 @@ def pylate_rows(
         ``bf16_peak_gflops`` (float or None: this core's measured
         ``vdpbf16ps`` throughput; None without AVX512_BF16) and ``floor_ms``
         (float or None: the workload's MaxSim products alone at that peak on
-        ``threads`` cores; see :func:`floor_ms`).
+        ``threads`` cores; see :func:`floor_ms`), ``torch`` (str: the
+        version and the CPU capability its kernels run, e.g. ``"2.11.0 (AVX2)"``;
+        ``ATEN_CPU_CAPABILITY`` lowers it).
     """
     if not available():
         return []
@@ -286,6 +288,7 @@ def pylate_rows(
     from maxsim import _native
 
     bf16_peak = _native.bf16_dot_peak_gflops()
+    torch_build = f"{torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
 
     plan(2)
     step("rerank")
@@ -316,6 +319,7 @@ def pylate_rows(
                 "same_as_pylate": same,
                 "workload": desc,
                 "bf16_peak_gflops": bf16_peak,
+                "torch": torch_build,
                 "floor_ms": floor_ms(rerank_flop, bf16_peak, torch.get_num_threads()),
             }
         )
@@ -349,6 +353,7 @@ def pylate_rows(
                 "same_as_pylate": same,
                 "workload": desc,
                 "bf16_peak_gflops": bf16_peak,
+                "torch": torch_build,
                 "floor_ms": floor_ms(scores_flop, bf16_peak, torch.get_num_threads()),
             }
         )
@@ -449,7 +454,8 @@ def main(argv: list[str] | None = None) -> int:
     threads = args.threads or torch.get_num_threads()
     load = f"{os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else "n/a"
     print(
-        f"torch {torch.__version__}, maxsim {maxsim.__version__} ({maxsim.info()['kernel']}), "
+        f"torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()}), "
+        f"maxsim {maxsim.__version__} ({maxsim.info()['kernel']}), "
         f"{threads} threads each, {os.cpu_count()} CPUs, load average "
         f"{load}; {'CPU' if args.cpu_time else 'wall-clock'} time; "
         "peak memory = VmHWM - VmRSS in a fresh process"

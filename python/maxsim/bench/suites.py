@@ -308,6 +308,9 @@ def format_suite(
         from .pylate import floor_note
 
         notes.append("agrees = same ids and order as PyLate, scores within 1e-5")
+        torch_build = next((r["torch"] for r in mine if r.get("torch")), None)
+        if torch_build:
+            notes.append(f"PyLate ran on torch {torch_build}")
         note = floor_note(mine)
         if note:
             notes.append(note)
