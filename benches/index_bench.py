@@ -75,7 +75,14 @@ def scifact(args) -> tuple[callable, list[np.ndarray], dict]:
 def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     """Documents of 50-200 tokens, each token a topic direction (one of 4,096
     unit vectors, 8 topics per document) plus Gaussian noise of norm about
-    ``args.noise``, normalised. Queries: 32 such tokens over 4 topics."""
+    ``args.noise``, normalised. Queries: 32 such tokens over 4 topics.
+
+    The noise is isotropic unless ``args.spectrum`` is set: then its
+    covariance has the eigenvalues ``i^-alpha`` (``alpha`` chosen so that
+    their participation ratio ``(Σλ)² / (dim Σλ²)`` is ``args.spectrum``) in
+    the axes of a seeded random rotation, the same for every token, as real
+    token embeddings' residuals concentrate in a few shared directions
+    (SciFact's: 0.46, ``benches/accuracy/index_residual_energy.py``)."""
     dim, topics = args.dim, 4096
     centers = np.random.default_rng(0).standard_normal((topics, dim)).astype(np.float32)
     centers /= np.linalg.norm(centers, axis=1, keepdims=True)
@@ -83,12 +90,16 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     # Written so that --noise 1.4 regenerates the corpus of rounds one to six
     # bit for bit (it was ``0.35 * noise / sqrt(dim) * 4``).
     quarter = args.noise / 4
+    spectrum = getattr(args, "spectrum", None)
+    shape = None if spectrum is None else noise_axes(dim, spectrum)
 
     def tokens(rng: np.random.Generator, own: np.ndarray, n: int) -> np.ndarray:
-        x = (
-            centers[own[rng.integers(0, len(own), n)]]
-            + quarter * rng.standard_normal((n, dim)).astype(np.float32) / np.sqrt(dim) * 4
-        )
+        # Topics first, then noise: the order the corpus of rounds one to six drew them.
+        topic = centers[own[rng.integers(0, len(own), n)]]
+        z = rng.standard_normal((n, dim)).astype(np.float32)
+        if shape is not None:
+            z = z @ shape
+        x = topic + quarter * z / np.sqrt(dim) * 4
         return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
     def make(b: int) -> list[np.ndarray]:
@@ -108,6 +119,31 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     rng = np.random.default_rng(7)
     qs = [tokens(rng, rng.choice(topics, 4), 32) for _ in range(args.queries)]
     return batches, qs, {}
+
+
+def noise_axes(dim: int, participation: float) -> np.ndarray:
+    """A ``(dim, dim)`` float32 matrix ``A``: for standard normal rows ``z``,
+    ``z @ A`` has covariance ``Q diag(λ) Qᵀ`` with ``Σλ = dim`` (the isotropic
+    noise's energy), ``λ_i ∝ i^-alpha`` of participation ratio
+    ``participation`` (in (0, 1]; 1 is isotropic) and ``Q`` a rotation
+    drawn with seed 5."""
+    if not 0 < participation <= 1:
+        raise SystemExit(f"--spectrum: expected a share in (0, 1], got {participation}")
+    ranks = np.arange(1, dim + 1, dtype=np.float64)
+
+    def ratio(alpha: float) -> float:
+        lam = ranks**-alpha
+        return float(lam.sum() ** 2 / (lam**2).sum() / dim)
+
+    low, high = 0.0, 8.0  # the ratio falls from 1 as alpha grows
+    for _ in range(60):
+        mid = (low + high) / 2
+        low, high = (mid, high) if ratio(mid) > participation else (low, mid)
+    lam = ranks**-low
+    lam *= dim / lam.sum()
+    q, r = np.linalg.qr(np.random.default_rng(5).standard_normal((dim, dim)))
+    q *= np.sign(np.diag(r))  # a uniformly random rotation
+    return (np.sqrt(lam)[:, None] * q.T).astype(np.float32)
 
 
 # -- references ----------------------------------------------------------------
@@ -295,6 +331,13 @@ def corpus_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.4,
         help="synthetic corpus: norm of each token's Gaussian noise against its unit "
         "topic direction (1.4: rounds one to six)",
+    )
+    parser.add_argument(
+        "--spectrum",
+        type=float,
+        default=None,
+        help="synthetic corpus: participation ratio (share of --dim) of the noise's "
+        "covariance spectrum, power-law eigenvalues in random axes (default: isotropic)",
     )
 
 
