@@ -195,7 +195,10 @@ impl<'a, E: Wide> Converted<'a, E> {
             let packed: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(high, low));
             _mm512_storeu_si512(out_row.add(c / 32), packed);
             // The rounding errors, exact: bf16 → f32 is a 16-bit shift and the
-            // difference of a value and its rounding is representable.
+            // difference of a value and its rounding is representable. (The
+            // a-priori bound, 2⁻⁸ of the token norm, saves this work but
+            // about doubles the document's share of the window, and the extra
+            // candidates cost more: BENCHMARKS.md, "Design measurements".)
             let low_rounded = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(
                 _mm512_castsi512_si256(packed),
             )));
