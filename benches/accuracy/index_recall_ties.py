@@ -40,33 +40,6 @@ import maxsim  # noqa: E402
 K = 10
 
 
-def crowding(ref_s: np.ndarray) -> dict[str, float]:
-    """Medians over queries of the top's shape, from ``(n_queries, >= 11)``
-    exhaustive scores, best first."""
-    s = ref_s.astype(np.float64)
-    s10 = s[:, K - 1]
-    return {
-        "head": float(np.median((s[:, 0] - s10) / s10)),
-        "gap": float(np.median((s10 - s[:, K]) / s10)),
-        "within_1pct": float(np.median((np.abs(s - s10[:, None]) <= 0.01 * s10[:, None]).sum(1))),
-    }
-
-
-def epsilon_recall(
-    ids: np.ndarray, ref_s: np.ndarray, ref_i: np.ndarray, eps: float
-) -> tuple[float, int]:
-    """Mean share of each row of ``ids`` (its first ``K``) whose exact score
-    is at least ``(1 - eps)`` times the 10th exhaustive score, and the number
-    of queries where a document outside the stored top could still count."""
-    hits, undecided = [], 0
-    for got, scores, ref in zip(ids, ref_s, ref_i):
-        floor = (1 - eps) * scores[K - 1]
-        known = dict(zip(ref.tolist(), scores.tolist()))
-        undecided += int(scores[-1] >= floor)
-        hits.append(sum(known.get(int(d), -np.inf) >= floor for d in got[:K]) / K)
-    return float(np.mean(hits)), undecided
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     index_bench.corpus_arguments(parser)
@@ -85,7 +58,7 @@ def main() -> None:
             f"{args.workdir}/exhaustive.npz: {ref_s.shape[0]} queries, not {len(queries)}"
         )
     index = maxsim.Index.open(str(args.workdir / "maxsim"))
-    shape = crowding(ref_s)
+    shape = index_bench.crowding(ref_s)
     print(
         f"{args.corpus}, {index.stats()['n_tokens']} tokens, {len(queries)} queries: "
         f"(s1 - s10) / s10 {shape['head']:.4f}, (s10 - s11) / s10 {shape['gap']:.5f}, "
@@ -98,7 +71,7 @@ def main() -> None:
             _, ids = index.search(queries, K, nprobe=nprobe, n_candidates=n_candidates, rerank=None)
             ids = np.asarray(ids)
             strict = index_bench.recall(ids, ref_i)
-            loose, undecided = epsilon_recall(ids, ref_s, ref_i, args.epsilon)
+            loose, undecided = index_bench.epsilon_recall(ids, ref_s, ref_i, args.epsilon)
             print(f"| {nprobe} | {n_candidates} | {strict:.3f} | {loose:.3f} | {undecided} |")
 
 
