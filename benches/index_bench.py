@@ -198,6 +198,14 @@ def crowding(ref_s: np.ndarray) -> dict[str, float]:
     }
 
 
+def crowding_text(shape: dict[str, float]) -> str:
+    """One line of :func:`crowding`'s medians."""
+    return (
+        f"(s1 - s10) / s10 {shape['head']:.4f}, (s10 - s11) / s10 {shape['gap']:.5f}, "
+        f"documents within 1% of s10 {shape['within_1pct']:.0f} (medians)"
+    )
+
+
 def epsilon_recall(
     ids: np.ndarray, ref_s: np.ndarray, ref_i: np.ndarray, eps: float
 ) -> tuple[float, int]:
@@ -494,10 +502,11 @@ def main() -> None:
                     )[1]
                 ids = run()
                 row[f"qps_{t}t"] = len(queries) / median_time(run, args.rounds)
-            row["recall@10"] = recall(np.asarray(ids), ref_i)
-            row["eps_recall@10"] = epsilon_recall(np.asarray(ids), ref_s, ref_i, 0.01)[0]
+            got = np.asarray(ids)
+            row["recall@10"] = recall(got, ref_i)
+            row["eps_recall@10"] = epsilon_recall(got, ref_s, ref_i, 0.01)[0]
             if ndcg:
-                row["ndcg@10"] = ndcg(np.asarray(ids))
+                row["ndcg@10"] = ndcg(got)
             report["rows"].append(row)
             print(json.dumps(row), file=sys.stderr)
     settings = [tuple(map(int, x.split(":"))) for x in args.scan_settings.split(",") if x]
@@ -523,12 +532,7 @@ def main() -> None:
 
 
 def print_table(report: dict) -> None:
-    shape = report["top_crowding"]
-    print(
-        f"exhaustive top ten (medians): (s1 - s10) / s10 {shape['head']:.4f}, "
-        f"(s10 - s11) / s10 {shape['gap']:.5f}, documents within 1% of s10 "
-        f"{shape['within_1pct']:.0f}"
-    )
+    print(f"exhaustive top ten: {crowding_text(report['top_crowding'])}")
     print(
         "| system | nprobe | n_candidates | recall@10 | ε-recall@10 (0.01) | NDCG@10 "
         "| QPS 1 thread | QPS 2 threads |"

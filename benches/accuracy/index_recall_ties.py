@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import index_bench  # noqa: E402
 import maxsim  # noqa: E402
 
-K = 10
+K = index_bench.K
 
 
 def main() -> None:
@@ -58,11 +58,9 @@ def main() -> None:
             f"{args.workdir}/exhaustive.npz: {ref_s.shape[0]} queries, not {len(queries)}"
         )
     index = maxsim.Index.open(str(args.workdir / "maxsim"))
-    shape = index_bench.crowding(ref_s)
     print(
         f"{args.corpus}, {index.stats()['n_tokens']} tokens, {len(queries)} queries: "
-        f"(s1 - s10) / s10 {shape['head']:.4f}, (s10 - s11) / s10 {shape['gap']:.5f}, "
-        f"documents within 1% of s10 {shape['within_1pct']:.0f} (medians)"
+        + index_bench.crowding_text(index_bench.crowding(ref_s))
     )
     print(f"| nprobe | n_candidates | recall@10 | ε-recall@10 (ε = {args.epsilon}) | undecided |")
     print("|---:|---:|---:|---:|---:|")
