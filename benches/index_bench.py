@@ -77,7 +77,9 @@ def scifact(args) -> tuple[callable, list[np.ndarray], dict]:
 def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     """Documents of 50-200 tokens, each token a topic direction (one of 4,096
     unit vectors, 8 topics per document) plus Gaussian noise of norm about
-    ``args.noise``, normalised. Queries: 32 such tokens over 4 topics.
+    ``args.noise``, normalised. Queries: 32 such tokens over 4 topics, or,
+    with ``args.query_noise``, 32 tokens of one random document plus noise
+    of that norm (a query with a relevant document, ``perturb``).
 
     The noise is isotropic unless ``args.spectrum`` is set: then its
     covariance has the eigenvalues ``i^-alpha`` (``alpha`` chosen so that
@@ -119,8 +121,39 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
             yield list(range(b * per_batch, (b + 1) * per_batch)), make(b)
 
     rng = np.random.default_rng(7)
-    qs = [tokens(rng, rng.choice(topics, 4), 32) for _ in range(args.queries)]
+    query_noise = getattr(args, "query_noise", None)
+    if query_noise is None:
+        qs = [tokens(rng, rng.choice(topics, 4), 32) for _ in range(args.queries)]
+    else:
+        qs = queries_from_documents(rng, make, n_batches * per_batch, per_batch, args.queries)
+        qs = [perturb(rng, q, query_noise, shape) for q in qs]
     return batches, qs, {}
+
+
+def queries_from_documents(
+    rng: np.random.Generator, make, n_docs: int, per_batch: int, n_queries: int
+) -> list[np.ndarray]:
+    """``n_queries`` sets of 32 distinct tokens, each of one document drawn
+    uniformly from the corpus (``make(b)``: batch ``b``'s documents)."""
+    sources = rng.integers(0, n_docs, n_queries)
+    docs = {}
+    for b in sorted(set(int(s) // per_batch for s in sources)):
+        batch = make(b)
+        docs.update({b * per_batch + j: d for j, d in enumerate(batch)})
+    picked = [docs[int(s)] for s in sources]
+    return [d[np.sort(rng.choice(len(d), 32, replace=False))] for d in picked]
+
+
+def perturb(
+    rng: np.random.Generator, x: np.ndarray, noise: float, shape: np.ndarray | None
+) -> np.ndarray:
+    """``x`` (unit rows) plus Gaussian noise of norm about ``noise`` (in the
+    corpus noise's axes when ``shape`` is given), normalised."""
+    z = rng.standard_normal(x.shape).astype(np.float32)
+    if shape is not None:
+        z = z @ shape
+    y = x + noise * z / np.sqrt(x.shape[1])
+    return (y / np.linalg.norm(y, axis=1, keepdims=True)).astype(np.float32)
 
 
 def noise_axes(dim: int, participation: float) -> np.ndarray:
@@ -368,6 +401,14 @@ def corpus_arguments(parser: argparse.ArgumentParser) -> None:
         default=1.4,
         help="synthetic corpus: norm of each token's Gaussian noise against its unit "
         "topic direction (1.4: rounds one to six)",
+    )
+    parser.add_argument(
+        "--query-noise",
+        type=float,
+        default=None,
+        help="synthetic queries: 32 tokens of one random document of the corpus, each plus "
+        "Gaussian noise of this norm (a query with a relevant document; default: 32 tokens "
+        "over 4 random topics, which no document answers in particular)",
     )
     parser.add_argument(
         "--spectrum",
