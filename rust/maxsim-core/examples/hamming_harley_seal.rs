@@ -24,6 +24,10 @@
 //! `cargo run --release -p maxsim-core --example hamming_harley_seal [seconds] [rounds]`
 
 #[cfg(target_arch = "x86_64")]
+#[allow(dead_code)]
+mod common;
+
+#[cfg(target_arch = "x86_64")]
 mod harley_seal {
     use maxsim_core::binary::{l1_scan, HammingImpl};
     use std::arch::x86_64::*;
@@ -49,13 +53,7 @@ mod harley_seal {
     }
 
     fn tile(rows: usize) -> Tile {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::common::random_words(0x9E37_79B9_7F4A_7C15);
         let codes: Vec<u8> = (0..BLOCKS * CODES * BYTES).map(|_| next() as u8).collect();
         let query_bytes: Vec<[u8; BYTES]> = (0..rows)
             .map(|_| std::array::from_fn(|_| next() as u8))

@@ -13,6 +13,10 @@
 //! `cargo run --release -p maxsim-core --example hamming_mix [seconds]`
 
 #[cfg(target_arch = "x86_64")]
+#[allow(dead_code)]
+mod common;
+
+#[cfg(target_arch = "x86_64")]
 mod mix {
     use std::arch::asm;
     use std::arch::x86_64::*;
@@ -43,13 +47,7 @@ mod mix {
     }
 
     fn tile() -> Tile {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut next = crate::common::random_words(0x9E37_79B9_7F4A_7C15);
         // SAFETY: `main` checked AVX2 before building the tile.
         let vector = |bytes: [u8; 32]| unsafe { _mm256_loadu_si256(bytes.as_ptr().cast()) };
         let planes = (0..BLOCKS * BYTES)

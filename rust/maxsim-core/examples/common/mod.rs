@@ -21,6 +21,17 @@ pub fn env_usize(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// A seeded xorshift stream of 64-bit words (random code bits).
+pub fn random_words(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    }
+}
+
 /// A seeded linear congruential stream of values in [-0.5, 0.5).
 pub struct Values(u64);
 
