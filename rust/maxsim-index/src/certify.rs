@@ -14,9 +14,10 @@
 //! whose bound reaches the k-th score are scored exactly until none does
 //! (the caller widens `nprobe` while the non-candidate bound still does).
 
+use crate::candidates::QueryCtx;
 use crate::error::Result;
 use crate::search::Allowed;
-use crate::search::{best_n, QueryCtx, SearchParams};
+use crate::search::{best_n, SearchParams};
 use crate::segment::Training;
 use crate::snapshot::Snapshot;
 use std::collections::HashSet;
@@ -111,7 +112,7 @@ pub(crate) fn certify(
             *o = n * r[c];
         }
     };
-    let bounds = snap.interaction(training, ctx, &unscored, Some(&extra))?;
+    let bounds = snap.interaction(ctx, &unscored, Some(&extra))?;
     let mut tau = kth(scored);
     if p.exact {
         // Score every candidate whose bound reaches the k-th score; the k-th

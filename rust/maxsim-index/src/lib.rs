@@ -13,6 +13,7 @@
 //!
 //! All scoring is `maxsim-core`'s; this crate adds the files and the pipeline.
 
+mod candidates;
 pub mod certify;
 pub mod codec;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod kmeans;
 mod lut;
 pub mod manifest;
 pub mod reader;
+mod rescore;
 pub mod rng;
 pub mod search;
 pub mod segment;

@@ -8,9 +8,9 @@
 //! The sums are in a different order from the decode path's dot products,
 //! so scores agree to float rounding, not bitwise.
 
+use crate::candidates::QueryCtx;
 use crate::codec::{ProductCodec, CODEWORDS};
 use crate::error::{invalid, Result};
-use crate::search::QueryCtx;
 
 /// Lanes added per step; `stride` is a multiple of it.
 const LANES: usize = 16;
