@@ -16,8 +16,7 @@
 
 use crate::candidates::QueryCtx;
 use crate::error::Result;
-use crate::search::Allowed;
-use crate::search::{best_n, SearchParams};
+use crate::search::{best_n, Allowed, SearchParams};
 use crate::segment::Training;
 use crate::snapshot::Snapshot;
 use std::collections::HashSet;
