@@ -17,15 +17,23 @@ from maxsim import Index
 
 
 def clustered(
-    rng: np.random.Generator, n_docs: int, dim: int, topics: int = 12
+    rng: np.random.Generator,
+    n_docs: int,
+    dim: int,
+    topics: int = 12,
+    noise: float = 0.5,
+    lengths: tuple[int, int] = (2, 30),
 ) -> list[np.ndarray]:
-    """Unit token vectors near a few topic directions (as ColBERT embeddings cluster)."""
+    """Unit token vectors near a few topic directions (as ColBERT embeddings
+    cluster): ``n_docs`` documents of ``lengths[0]`` to ``lengths[1] - 1``
+    tokens, each a topic plus Gaussian noise of standard deviation ``noise``
+    per dimension, normalised."""
     centers = rng.standard_normal((topics, dim)).astype(np.float32)
     docs = []
     for _ in range(n_docs):
-        n = int(rng.integers(2, 30))
+        n = int(rng.integers(*lengths))
         t = rng.integers(0, topics, n)
-        x = centers[t] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
+        x = centers[t] + noise * rng.standard_normal((n, dim)).astype(np.float32)
         docs.append(x / np.linalg.norm(x, axis=1, keepdims=True))
     return docs
 
@@ -95,6 +103,33 @@ def test_exact_is_certified_and_never_wrong(tmp_path, corpus) -> None:
             q, 5, nprobe=64, n_candidates=300, rerank=None, return_certified=True
         )
         assert not c
+
+
+def test_exact_certificate_bounds_documents_outside_the_probed_lists(tmp_path) -> None:
+    """Tight clusters (token noise 0.05) let ``exact=True`` certify before
+    every centroid is probed, so documents in no probed list remain and only
+    the bound on them keeps the result exact; queries come from other topics
+    than the documents, so the best documents are often among those. A bound
+    that skips a third of the unprobed centroids, or drops their residual
+    norms, returns a wrong top-3 here (checked by mutating ``certify.rs``)."""
+    dim, k = 8, 3
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        docs = clustered(rng, 150, dim, topics=24, noise=0.05, lengths=(1, 12))
+        queries = clustered(rng, 6, dim, topics=24, noise=0.05, lengths=(1, 12))
+        index = Index.create(
+            tmp_path / f"ix{seed}", dim, store="float32", n_centroids=32, seed=seed
+        )
+        index.add(list(range(len(docs))), docs)
+        for q in queries:
+            want_s, want_i = maxsim.topk(q, docs, k=k)
+            for nprobe in (1, 2, 4, 8, 16):
+                s, i, c = index.search(
+                    q, k, nprobe=nprobe, n_candidates=6, exact=True, return_certified=True
+                )
+                assert c
+                np.testing.assert_array_equal(i, want_i, err_msg=f"seed {seed}, nprobe {nprobe}")
+                np.testing.assert_array_equal(s, want_s)
 
 
 def test_recall_against_exhaustive(tmp_path, corpus) -> None:

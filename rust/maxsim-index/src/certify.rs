@@ -3,9 +3,11 @@
 //! For a query token `q_i` and a document token `d` stored in centroid `c`,
 //! `⟨q_i, d⟩ = ⟨q_i, c⟩ + ⟨q_i, d − c⟩ ≤ S[c, i] + |q_i| R_c`, where `R_c` is
 //! the largest residual norm (of the stored full vectors) in `c`. So:
-//! - a document in no probed list of any token scores at most
-//!   `Σ_i U_i`, with `U_i` the largest `S[c, i] + |q_i| R_c` over the
-//!   centroids token `i` did not probe;
+//! - a document in no probed list of any token has every token in a
+//!   centroid that no query token probed, so it scores at most `Σ_i U_i`,
+//!   with `U_i` the largest `S[c, i] + |q_i| R_c` over those centroids
+//!   (not merely the ones token `i` did not probe: a centroid another token
+//!   probed holds only candidates);
 //! - a candidate that was not exactly scored scores at most
 //!   `Σ_i max_j (S[c_j, i] + |q_i| R_{c_j})` over its own tokens.
 //!
@@ -50,20 +52,19 @@ pub(crate) fn certify(
                 .sqrt() as f32
         })
         .collect();
-    // U_i over the centroids token i did not probe.
-    let mut probed_sets: Vec<Vec<u32>> = probed
-        .iter()
-        .map(|l| l.iter().map(|e| e.1).collect())
-        .collect();
-    for s in probed_sets.iter_mut() {
-        s.sort_unstable();
+    // U_i over the centroids no token probed.
+    let mut probed_by_any = vec![false; n_cent];
+    for &(_, c) in probed.iter().flatten() {
+        probed_by_any[c as usize] = true;
     }
     let mut upper = vec![f32::NEG_INFINITY; nq];
     for (c, &rc) in r.iter().enumerate().take(n_cent) {
-        let row = ctx.row(c);
-        for (i, (u, (&s, &n))) in upper.iter_mut().zip(row.iter().zip(&qn)).enumerate() {
+        if probed_by_any[c] {
+            continue;
+        }
+        for (u, (&s, &n)) in upper.iter_mut().zip(ctx.row(c).iter().zip(&qn)) {
             let v = s + n * rc;
-            if v > *u && probed_sets[i].binary_search(&(c as u32)).is_err() {
+            if v > *u {
                 *u = v;
             }
         }
