@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import hashlib
 import itertools
 import json
 import os
@@ -206,13 +207,37 @@ def cached_exhaustive(workdir: Path | None, batches, queries, k: int):
     """``exhaustive``, kept in ``workdir/exhaustive.npz`` for search-only reruns."""
     path = workdir / "exhaustive.npz" if workdir else None
     if path and path.exists():
-        z = np.load(path)
-        return z["scores"], z["ids"], float(z["seconds"])
+        ref_s, ref_i, took = stored_exhaustive(path, queries)
+        return ref_s, ref_i, took
     ref_s, ref_i, took = exhaustive(batches, queries, k)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, scores=ref_s, ids=ref_i, seconds=took)
+        np.savez(path, scores=ref_s, ids=ref_i, seconds=took, queries=fingerprint(queries))
     return ref_s, ref_i, took
+
+
+def stored_exhaustive(path: Path, queries) -> tuple[np.ndarray, np.ndarray, float]:
+    """The exhaustive scores and ids kept at ``path``, after checking that
+    they are of these queries (files written before the check carry no
+    fingerprint and are only checked for the query count)."""
+    z = np.load(path)
+    if z["ids"].shape[0] != len(queries):
+        raise SystemExit(f"{path}: {z['ids'].shape[0]} queries, not {len(queries)}")
+    if "queries" in z.files and str(z["queries"]) != fingerprint(queries):
+        raise SystemExit(
+            f"{path}: the exhaustive reference of other queries (corpus options "
+            "such as --query-noise differ from the run that wrote it); use another --workdir"
+        )
+    return z["scores"], z["ids"], float(z["seconds"])
+
+
+def fingerprint(queries) -> str:
+    """A digest of the queries' values and shapes."""
+    h = hashlib.sha256()
+    for q in queries:
+        h.update(np.asarray(q.shape, np.int64).tobytes())
+        h.update(np.ascontiguousarray(q, np.float32).tobytes())
+    return h.hexdigest()[:16]
 
 
 def recall(got: np.ndarray, ref: np.ndarray) -> float:

@@ -53,12 +53,7 @@ def main() -> None:
     _, queries, _ = (index_bench.scifact if args.corpus == "scifact" else index_bench.synthetic)(
         args
     )
-    reference = np.load(args.workdir / "exhaustive.npz")
-    ref_s, ref_i = reference["scores"], reference["ids"]
-    if ref_s.shape[0] != len(queries):
-        raise SystemExit(
-            f"{args.workdir}/exhaustive.npz: {ref_s.shape[0]} queries, not {len(queries)}"
-        )
+    ref_s, ref_i, _ = index_bench.stored_exhaustive(args.workdir / "exhaustive.npz", queries)
     index = maxsim.Index.open(str(args.workdir / "maxsim"))
     print(
         f"{args.corpus}, {index.stats()['n_tokens']} tokens, {len(queries)} queries: "
