@@ -80,7 +80,7 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     unit vectors, 8 topics per document) plus Gaussian noise of norm about
     ``args.noise``, normalised. Queries: 32 such tokens over 4 topics, or,
     with ``args.query_noise``, 32 tokens of one random document plus noise
-    of that norm (a query with a relevant document, ``perturb``).
+    of that norm (a query with a relevant document).
 
     The noise is isotropic unless ``args.spectrum`` is set: then its
     covariance has the eigenvalues ``i^-alpha`` (``alpha`` chosen so that
@@ -97,15 +97,21 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
     quarter = args.noise / 4
     spectrum = getattr(args, "spectrum", None)
     shape = None if spectrum is None else noise_axes(dim, spectrum)
+    query_noise = getattr(args, "query_noise", None)
+
+    def noise(rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` rows of unit-variance Gaussian noise, shaped by the spectrum."""
+        z = rng.standard_normal((n, dim)).astype(np.float32)
+        return z if shape is None else z @ shape
 
     def tokens(rng: np.random.Generator, own: np.ndarray, n: int) -> np.ndarray:
         # Topics first, then noise: the order the corpus of rounds one to six drew them.
         topic = centers[own[rng.integers(0, len(own), n)]]
-        z = rng.standard_normal((n, dim)).astype(np.float32)
-        if shape is not None:
-            z = z @ shape
-        x = topic + quarter * z / np.sqrt(dim) * 4
-        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+        return unit_rows(topic + quarter * noise(rng, n) / np.sqrt(dim) * 4)
+
+    def perturb(rng: np.random.Generator, x: np.ndarray) -> np.ndarray:
+        """``x`` plus noise of norm about ``query_noise``, normalised."""
+        return unit_rows(x + query_noise * noise(rng, len(x)) / np.sqrt(dim))
 
     def make(b: int) -> list[np.ndarray]:
         rng = np.random.default_rng(1000 + b)
@@ -122,12 +128,11 @@ def synthetic(args) -> tuple[callable, list[np.ndarray], dict]:
             yield list(range(b * per_batch, (b + 1) * per_batch)), make(b)
 
     rng = np.random.default_rng(7)
-    query_noise = getattr(args, "query_noise", None)
     if query_noise is None:
         qs = [tokens(rng, rng.choice(topics, 4), 32) for _ in range(args.queries)]
     else:
         qs = queries_from_documents(rng, make, n_batches * per_batch, per_batch, args.queries)
-        qs = [perturb(rng, q, query_noise, shape) for q in qs]
+        qs = [perturb(rng, q) for q in qs]
     return batches, qs, {}
 
 
@@ -145,16 +150,8 @@ def queries_from_documents(
     return [d[np.sort(rng.choice(len(d), 32, replace=False))] for d in picked]
 
 
-def perturb(
-    rng: np.random.Generator, x: np.ndarray, noise: float, shape: np.ndarray | None
-) -> np.ndarray:
-    """``x`` (unit rows) plus Gaussian noise of norm about ``noise`` (in the
-    corpus noise's axes when ``shape`` is given), normalised."""
-    z = rng.standard_normal(x.shape).astype(np.float32)
-    if shape is not None:
-        z = z @ shape
-    y = x + noise * z / np.sqrt(x.shape[1])
-    return (y / np.linalg.norm(y, axis=1, keepdims=True)).astype(np.float32)
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
 def noise_axes(dim: int, participation: float) -> np.ndarray:
@@ -207,8 +204,7 @@ def cached_exhaustive(workdir: Path | None, batches, queries, k: int):
     """``exhaustive``, kept in ``workdir/exhaustive.npz`` for search-only reruns."""
     path = workdir / "exhaustive.npz" if workdir else None
     if path and path.exists():
-        ref_s, ref_i, took = stored_exhaustive(path, queries)
-        return ref_s, ref_i, took
+        return stored_exhaustive(path, queries)
     ref_s, ref_i, took = exhaustive(batches, queries, k)
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
