@@ -29,6 +29,7 @@ mod common;
 
 #[cfg(target_arch = "x86_64")]
 mod harley_seal {
+    use crate::common::median;
     use maxsim_core::binary::{l1_scan, HammingImpl};
     use std::arch::x86_64::*;
     use std::hint::black_box;
@@ -194,13 +195,8 @@ mod harley_seal {
         best
     }
 
-    fn median(mut v: Vec<f64>) -> f64 {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    }
-
     pub fn main() {
-        if !is_x86_feature_detected!("avx2") || !HammingImpl::Avx2Lut.is_supported() {
+        if !HammingImpl::Avx2Lut.is_supported() {
             println!("needs AVX2");
             return;
         }
@@ -218,15 +214,15 @@ mod harley_seal {
             let rates = l1_scan(HammingImpl::Avx2Lut, BYTES, seconds).expect("supported");
             nibble.push(rates.best);
         }
-        let nibble = median(nibble);
+        let nibble = median(&mut nibble);
         println!("| loop (512-bit codes, L1-resident) | GB/s, median of {rounds} rounds' fastest passes | vs nibble-table search |");
         println!("|---|---:|---:|");
         println!(
             "| nibble tables: the shipped search (`{}`) | {nibble:.1} | 1.00x |",
             HammingImpl::Avx2Lut.name()
         );
-        for (name, rates) in [("1 query row", one), ("2 query rows", two)] {
-            let r = median(rates);
+        for (name, mut rates) in [("1 query row", one), ("2 query rows", two)] {
+            let r = median(&mut rates);
             println!(
                 "| Harley-Seal counting loop, {name} | {r:.1} | {:.2}x |",
                 r / nibble

@@ -160,12 +160,15 @@ pub fn alternating_rounds(
     }
     let stats = times
         .iter_mut()
-        .map(|t| {
-            t.sort_by(f64::total_cmp);
-            (t[0], t[t.len() / 2])
-        })
+        .map(|t| (t.iter().copied().fold(f64::INFINITY, f64::min), median(t)))
         .collect();
     (stats, outputs)
+}
+
+/// The median of `values` (the upper one of an even count), which it sorts.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Whether two score vectors are equal bit for bit.
